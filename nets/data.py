@@ -1,0 +1,342 @@
+"""MNIST: a strict IDX reader, where the files come from, a verified download, the split.
+
+Sources, in order: a directory given explicitly (argument or MNIST_DIR); the user's cache
+directory (MNIST_CACHE_DIR, else $XDG_CACHE_HOME/mnist-dashboard, else
+~/.cache/mnist-dashboard); a download from public mirrors, each file checked against the
+SHA-256 of the official decompressed file and written atomically. No pickle anywhere: the
+cache holds the decompressed IDX files themselves, memory-mapped when read.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
+LABEL_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
+IMAGE_SIDE = 28
+VALIDATION_SIZE = 5000  # the notebook's split: the last 5,000 training images
+
+TRAIN_IMAGES = "train-images-idx3-ubyte"
+TRAIN_LABELS = "train-labels-idx1-ubyte"
+TEST_IMAGES = "t10k-images-idx3-ubyte"
+TEST_LABELS = "t10k-labels-idx1-ubyte"
+FILE_NAMES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
+
+# SHA-256 of each decompressed official file (the .gz bytes differ between mirrors).
+SHA256 = {
+    TRAIN_IMAGES: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    TRAIN_LABELS: "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    TEST_IMAGES: "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    TEST_LABELS: "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+# Public mirrors of the original .gz files, tried in turn.
+MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "https://yann.lecun.com/exdb/mnist/",
+)
+MAX_IDX_BYTES = 64 * 1024 * 1024  # the largest file (train images) is 47,040,016 bytes
+
+ProgressCallback = Callable[[str, int, "int | None"], None]  # (file name, bytes done, total)
+
+
+class DataError(ValueError):
+    """MNIST could not be read or fetched; the message is one line naming file and fault."""
+
+
+@dataclass(frozen=True)
+class Mnist:
+    """The notebook's split, pixels float32 in [0, 1], labels int64 0-9. Read-only arrays."""
+
+    x_train: np.ndarray  # (55000, 784)
+    y_train: np.ndarray  # (55000,)
+    x_val: np.ndarray  # (5000, 784)
+    y_val: np.ndarray  # (5000,)
+    x_test: np.ndarray  # (10000, 784)
+    y_test: np.ndarray  # (10000,)
+    source: str = ""  # where the files came from, for the UI and the CLI
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test)
+        return sum(a.nbytes for a in arrays)
+
+
+# --- IDX parsing --------------------------------------------------------------------------
+
+
+def parse_idx(buf, name: str, kind: str) -> np.ndarray:
+    """Check an IDX buffer completely and return its payload as uint8 (N, 28, 28) or (N,).
+
+    `kind` is "images" or "labels". Checked: the magic number, the dimensions, that the
+    length is exactly header + payload (truncated or trailing bytes are both faults) and,
+    for labels, that every label is 0-9. `buf` may be bytes or a memory map; the result is
+    a view of it, not a copy.
+    """
+    data = np.frombuffer(buf, dtype=np.uint8)
+    magic, ndim = (IMAGE_MAGIC, 3) if kind == "images" else (LABEL_MAGIC, 1)
+    header_len = 4 + 4 * ndim
+    if data.size == 0:
+        raise DataError(f"{name}: the file is empty")
+    if data.size < header_len:
+        raise DataError(f"{name}: only {data.size} bytes, too short for an IDX {kind} header")
+    header = data[:header_len].view(">u4")
+    if int(header[0]) != magic:
+        raise DataError(
+            f"{name}: wrong magic number {int(header[0])} (IDX {kind} files start with {magic}): "
+            "not an MNIST file, or the wrong one"
+        )
+    dims = tuple(int(d) for d in header[1:])
+    if kind == "images" and dims[1:] != (IMAGE_SIDE, IMAGE_SIDE):
+        raise DataError(f"{name}: images are {dims[1]}x{dims[2]}, MNIST images are 28x28")
+    expected = header_len + int(np.prod(dims))
+    if data.size < expected:
+        raise DataError(f"{name}: truncated: {data.size} bytes, the header promises {expected}")
+    if data.size > expected:
+        raise DataError(f"{name}: {data.size - expected} unexpected bytes after the {dims[0]} {kind}")
+    payload = data[header_len:].reshape(dims)
+    if kind == "labels" and payload.size and int(payload.max()) > 9:
+        bad = int(np.argmax(payload > 9))
+        raise DataError(f"{name}: label {int(payload[bad])} at index {bad} is outside 0-9")
+    return payload
+
+
+def read_idx(path: Path, kind: str) -> np.ndarray:
+    """Read and check one IDX file, gzip-compressed (by content, not name) or raw.
+
+    A raw file is memory-mapped (fast, nothing copied); a .gz one is decompressed.
+    """
+    path = Path(path)
+    name = path.name
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            raise DataError(f"{name}: the file is empty")
+        with open(path, "rb") as f:
+            head = f.read(2)
+        if head == b"\x1f\x8b":
+            with gzip.open(path, "rb") as f:
+                buf = f.read(MAX_IDX_BYTES + 1)
+            if len(buf) > MAX_IDX_BYTES:
+                raise DataError(f"{name}: decompresses to more than {MAX_IDX_BYTES} bytes, too large for MNIST")
+        elif path.suffix == ".gz":
+            raise DataError(f"{name}: not a gzip file, though its name ends in .gz")
+        else:
+            if size > MAX_IDX_BYTES:
+                raise DataError(f"{name}: {size} bytes, too large for MNIST")
+            buf = np.memmap(path, dtype=np.uint8, mode="r")
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise DataError(f"{name}: corrupt or truncated gzip data ({exc})") from None
+    except OSError as exc:
+        raise DataError(f"{name}: cannot read it ({exc.strerror or exc})") from None
+    return parse_idx(buf, name, kind)
+
+
+def _kind(file_name: str) -> str:
+    return "images" if "images" in file_name else "labels"
+
+
+# --- where the files are --------------------------------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    """MNIST_CACHE_DIR, else $XDG_CACHE_HOME/mnist-dashboard, else ~/.cache/mnist-dashboard."""
+    if os.environ.get("MNIST_CACHE_DIR"):
+        return Path(os.environ["MNIST_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "mnist-dashboard"
+
+
+def find_files(directory: Path) -> dict[str, Path]:
+    """The MNIST files present in `directory`, raw preferred to .gz, keyed by base name."""
+    found = {}
+    for name in FILE_NAMES:
+        for candidate in (directory / name, directory / f"{name}.gz"):
+            if candidate.is_file():
+                found[name] = candidate
+                break
+    return found
+
+
+def read_directory(directory: Path) -> dict[str, np.ndarray]:
+    """All four files of a directory, checked, and checked against each other."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError(f"{directory}: no such directory")
+    found = find_files(directory)
+    missing = [name for name in FILE_NAMES if name not in found]
+    if missing:
+        raise DataError(
+            f"{directory}: has only {len(found)} of the 4 MNIST files; missing {', '.join(missing)} (raw or .gz)"
+        )
+    arrays = {name: read_idx(path, _kind(name)) for name, path in found.items()}
+    for images, labels in ((TRAIN_IMAGES, TRAIN_LABELS), (TEST_IMAGES, TEST_LABELS)):
+        n_images, n_labels = len(arrays[images]), len(arrays[labels])
+        if n_images != n_labels:
+            raise DataError(f"{found[labels].name}: {n_labels} labels for {n_images} images in {found[images].name}")
+    if len(arrays[TRAIN_IMAGES]) <= VALIDATION_SIZE:
+        raise DataError(
+            f"{found[TRAIN_IMAGES].name}: {len(arrays[TRAIN_IMAGES])} images, "
+            f"need more than the {VALIDATION_SIZE} held out for validation"
+        )
+    return arrays
+
+
+def to_float(images: np.ndarray) -> np.ndarray:
+    """uint8 images (N, 28, 28) -> float32 rows (N, 784) in [0, 1], like the notebook's x / 255."""
+    return np.divide(images.reshape(len(images), -1), np.float32(255), dtype=np.float32)
+
+
+def split(arrays: dict[str, np.ndarray], source: str = "") -> Mnist:
+    """The notebook's split: the last 5,000 training images are validation. Read-only views."""
+    x_all = to_float(arrays[TRAIN_IMAGES])
+    y_all = arrays[TRAIN_LABELS].astype(np.int64)
+    x_test = to_float(arrays[TEST_IMAGES])
+    y_test = arrays[TEST_LABELS].astype(np.int64)
+    for a in (x_all, y_all, x_test, y_test):
+        a.flags.writeable = False
+    cut = len(x_all) - VALIDATION_SIZE
+    return Mnist(x_all[:cut], y_all[:cut], x_all[cut:], y_all[cut:], x_test, y_test, source)
+
+
+def load_mnist(
+    data_dir: str | Path | None = None,
+    *,
+    cache_dir: str | Path | None = None,
+    download: bool = True,
+    mirrors: Sequence[str] = MIRRORS,
+    checksums: dict[str, str] = SHA256,
+    timeout: float = 30.0,
+    progress: ProgressCallback | None = None,
+) -> Mnist:
+    """MNIST from the first source that has it: `data_dir` or MNIST_DIR, the cache, a download.
+
+    An explicit directory is used as it is, or fails: it never silently falls back to
+    another source. Raises DataError with one line saying what was tried.
+    """
+    data_dir = data_dir or os.environ.get("MNIST_DIR") or None
+    if data_dir:
+        return split(read_directory(Path(data_dir)), source=f"directory {data_dir}")
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    if len(find_files(cache)) == len(FILE_NAMES):
+        return split(read_directory(cache), source=f"cache {cache}")
+    if not download:
+        raise DataError(
+            f"MNIST not found in the cache {cache} and downloading is off; "
+            "set MNIST_DIR (or --data-dir) to a directory holding the four files"
+        )
+    download_mnist(cache, mirrors=mirrors, checksums=checksums, timeout=timeout, progress=progress)
+    return split(read_directory(cache), source=f"cache {cache} (downloaded)")
+
+
+# --- download -------------------------------------------------------------------------------
+
+
+def download_mnist(
+    cache_dir: str | Path,
+    *,
+    mirrors: Sequence[str] = MIRRORS,
+    checksums: dict[str, str] = SHA256,
+    timeout: float = 30.0,
+    progress: ProgressCallback | None = None,
+) -> Path:
+    """Fetch every file missing from `cache_dir`, trying each mirror in turn.
+
+    Each file is downloaded and decompressed into temporary files in the cache directory,
+    its SHA-256 compared with `checksums`, its IDX structure checked, and only then
+    renamed into place: an interrupted or corrupt download never leaves a file that looks
+    valid. Raises DataError listing every mirror's failure when a file cannot be had.
+    """
+    cache = Path(cache_dir)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=cache, prefix=".write-test-", delete=True)
+        probe.close()
+    except OSError as exc:
+        raise DataError(
+            f"cannot write to the cache directory {cache} ({exc.strerror or exc}); "
+            "set MNIST_CACHE_DIR to a writable directory, or MNIST_DIR to the files"
+        ) from None
+    present = find_files(cache)
+    for name in FILE_NAMES:
+        if name in present:
+            continue
+        failures = []
+        for mirror in mirrors:
+            url = mirror.rstrip("/") + f"/{name}.gz"
+            try:
+                _fetch_verified(url, cache / name, name, checksums[name], timeout, progress)
+                break
+            except (DataError, OSError, urllib.error.URLError, ValueError) as exc:
+                failures.append(f"{url}: {_reason(exc)}")
+        else:
+            raise DataError(
+                f"could not download {name}: " + "; ".join(failures) + ". Put the four MNIST files "
+                "(raw or .gz) in a directory and set MNIST_DIR to it, or upload them in the dashboard"
+            )
+    return cache
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code}"
+    if isinstance(exc, urllib.error.URLError):
+        return str(exc.reason)
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, DataError):
+        return str(exc).split(": ", 1)[-1]
+    return str(exc) or type(exc).__name__
+
+
+def _fetch_verified(
+    url: str, target: Path, name: str, sha256: str, timeout: float, progress: ProgressCallback | None
+) -> None:
+    """Download url (a .gz), decompress, verify, and atomically rename to `target`."""
+    gz_part = raw_part = None
+    try:
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{name}.", suffix=".gz.part", delete=False) as f:
+            gz_part = Path(f.name)
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                total = response.headers.get("Content-Length")
+                total = int(total) if total and total.isdigit() else None
+                done = 0
+                while chunk := response.read(1 << 16):
+                    f.write(chunk)
+                    done += len(chunk)
+                    if done > MAX_IDX_BYTES:
+                        raise DataError(f"{name}: more than {MAX_IDX_BYTES} bytes, not an MNIST file")
+                    if progress:
+                        progress(name, done, total)
+                if total is not None and done != total:
+                    raise DataError(f"{name}: transfer interrupted after {done} of {total} bytes")
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{name}.", suffix=".part", delete=False) as out:
+            raw_part = Path(out.name)
+            digest = hashlib.sha256()
+            try:
+                with gzip.open(gz_part, "rb") as src:
+                    while chunk := src.read(1 << 20):
+                        digest.update(chunk)
+                        out.write(chunk)
+            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+                raise DataError(f"{name}: the response is not valid gzip data ({exc})") from None
+        if digest.hexdigest() != sha256:
+            raise DataError(f"{name}: SHA-256 mismatch (got {digest.hexdigest()[:12]}..., want {sha256[:12]}...)")
+        read_idx(raw_part, _kind(name))  # structure, too, before it is given the real name
+        os.replace(raw_part, target)
+        raw_part = None
+    finally:
+        for part in (gz_part, raw_part):
+            if part is not None:
+                part.unlink(missing_ok=True)

@@ -1,0 +1,106 @@
+"""Optimisers: SGD (the notebook's), Momentum and Adam, with optional L2 weight decay.
+
+Each `update(params, grads)` changes the arrays of `params` in place, so the net's params
+dict keeps the same arrays (and any snapshot taken with `.copy()` stays separate).
+`learning_rate` is a plain attribute: the training loop sets it each epoch for a schedule.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Optimizer:
+    def __init__(self, learning_rate: float, weight_decay: float = 0.0):
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+
+    def _decayed(self, name: str, param: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        """The gradient plus the L2 term weight_decay * W, for weights only (not biases)."""
+        if self.weight_decay and name.startswith("W"):
+            return grad + self.weight_decay * param
+        return grad
+
+    def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """W <- W - lr * dW."""
+
+    def update(self, params, grads):
+        for name, param in params.items():
+            step = self._decayed(name, param, grads[name]) * param.dtype.type(self.learning_rate)
+            param -= step
+
+    def __repr__(self) -> str:
+        return f"SGD(lr={self.learning_rate:g})"
+
+
+class Momentum(Optimizer):
+    """v <- mu * v - lr * dW;  W <- W + v."""
+
+    def __init__(self, learning_rate: float, momentum: float = 0.9, weight_decay: float = 0.0):
+        super().__init__(learning_rate, weight_decay)
+        self.momentum = momentum
+        self.velocity: dict[str, np.ndarray] = {}
+
+    def update(self, params, grads):
+        for name, param in params.items():
+            grad = self._decayed(name, param, grads[name])
+            v = self.velocity.get(name)
+            if v is None:
+                v = self.velocity[name] = np.zeros_like(param)
+            v *= param.dtype.type(self.momentum)
+            v -= param.dtype.type(self.learning_rate) * grad
+            param += v
+
+    def __repr__(self) -> str:
+        return f"Momentum(lr={self.learning_rate:g}, momentum={self.momentum:g})"
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015) with bias-corrected first and second moments."""
+
+    def __init__(
+        self,
+        learning_rate: float,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ):
+        super().__init__(learning_rate, weight_decay)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.step = 0
+        self.m: dict[str, np.ndarray] = {}
+        self.v: dict[str, np.ndarray] = {}
+
+    def update(self, params, grads):
+        self.step += 1
+        t = self.step
+        # The bias corrections folded into the step size (Kingma & Ba, section 2).
+        lr_t = self.learning_rate * np.sqrt(1 - self.beta2**t) / (1 - self.beta1**t)
+        for name, param in params.items():
+            grad = self._decayed(name, param, grads[name])
+            if name not in self.m:
+                self.m[name] = np.zeros_like(param)
+                self.v[name] = np.zeros_like(param)
+            m, v = self.m[name], self.v[name]
+            m += (1 - self.beta1) * (grad - m)  # m <- b1 m + (1 - b1) g
+            v += (1 - self.beta2) * (grad * grad - v)  # v <- b2 v + (1 - b2) g^2
+            param -= param.dtype.type(lr_t) * m / (np.sqrt(v) + param.dtype.type(self.eps))
+
+    def __repr__(self) -> str:
+        return f"Adam(lr={self.learning_rate:g})"
+
+
+def make_optimizer(name: str, learning_rate: float, momentum: float = 0.9, weight_decay: float = 0.0) -> Optimizer:
+    """The optimiser called `name` ("sgd", "momentum" or "adam")."""
+    if name == "sgd":
+        return SGD(learning_rate, weight_decay)
+    if name == "momentum":
+        return Momentum(learning_rate, momentum, weight_decay)
+    if name == "adam":
+        return Adam(learning_rate, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}")

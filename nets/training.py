@@ -1,0 +1,227 @@
+"""The training loop: a generator of one EpochMetrics per epoch, pausable and stoppable.
+
+The dashboard, the command line and the tests all consume the same records. An epoch is
+one pass over the training rows, in a fresh permutation when `config.shuffle`, else in
+order (the notebook's sequential batches). Train loss and accuracy are the means over the
+epoch's batches, measured on each batch just before its update (no extra pass).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from nets.config import TrainConfig
+from nets.data import Mnist
+from nets.evaluation import evaluate
+from nets.optimizers import make_optimizer
+from nets.two_layer_net import TwoLayerNet
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """What one finished epoch measured. Epochs count from 0, as the notebook printed them."""
+
+    epoch: int  # 0-based index of the epoch just finished
+    epochs: int  # how many the run plans
+    train_loss: float  # mean cross-entropy over the epoch's batches
+    train_acc: float  # fraction of the epoch's training rows classified right
+    val_loss: float
+    val_acc: float
+    test_loss: float
+    test_acc: float
+    test_errors: int  # misclassified test digits
+    learning_rate: float  # the rate used during this epoch
+    seconds: float  # training time of the epoch (no evaluation, no pauses)
+    eval_seconds: float  # time to evaluate validation and test sets
+    samples_per_sec: float  # training rows per second of training time
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Progress inside an epoch, passed to `on_batch` after every update."""
+
+    epoch: int
+    batch: int  # 1-based: batches done in this epoch
+    batches: int  # batches per epoch
+    loss: float  # this batch's loss
+
+
+# A net that knows nothing predicts 1/C for every class and pays ln(C) (2.30 for digits).
+# An epoch whose mean loss is this many times worse did not learn: its updates overshoot.
+DIVERGENCE_FACTOR = 1.5
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite, or far worse than chance.
+
+    The net is put back to the weights it had after the last good epoch.
+    """
+
+    def __init__(self, message: str, epoch: int):
+        super().__init__(message)
+        self.epoch = epoch
+
+
+class TrainControl:
+    """Pause, resume and stop a training loop from another thread (between batches)."""
+
+    def __init__(self):
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()  # wake a paused loop so that it can end
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def wait(self) -> bool:
+        """Block while paused; True once a stop was asked for."""
+        self._running.wait()
+        return self._stop.is_set()
+
+
+def learning_rate_at(config: TrainConfig, epoch: int) -> float:
+    """The learning rate for a 0-based epoch.
+
+    1. constant: config.learning_rate throughout.
+    2. cosine: from config.learning_rate at epoch 0 down along half a cosine, reaching
+       lr / (2 * epochs) ... 0 in the last epoch, never exactly 0 while training.
+    """
+    if config.lr_schedule == "cosine":
+        return config.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
+    return config.learning_rate
+
+
+def batch_slices(n: int, batch_size: int, rng: np.random.Generator | None) -> Iterator[np.ndarray | slice]:
+    """Indices of each batch of one epoch: slices in order, or a fresh permutation's chunks."""
+    if rng is None:
+        for start in range(0, n, batch_size):
+            yield slice(start, start + batch_size)
+    else:
+        order = rng.permutation(n)
+        for start in range(0, n, batch_size):
+            yield order[start : start + batch_size]
+
+
+def check_fits(config: TrainConfig, data: Mnist) -> None:
+    """Refuse a config that cannot run on this data, naming the field."""
+    n = len(data.x_train)
+    if config.train_samples is not None and config.train_samples > n:
+        raise ValueError(f"train_samples must be at most {n}, the training set's size (got {config.train_samples})")
+    rows = config.train_samples or n
+    if config.batch_size > rows:
+        raise ValueError(f"batch_size must be at most {rows}, the number of training rows (got {config.batch_size})")
+
+
+def train(
+    net: TwoLayerNet,
+    data: Mnist,
+    config: TrainConfig,
+    *,
+    control: TrainControl | None = None,
+    on_batch: Callable[[BatchProgress], None] | None = None,
+) -> Iterator[EpochMetrics]:
+    """Train `net` in place, yielding an EpochMetrics after each epoch.
+
+    Stops early, without a record for the unfinished epoch, when `control.stop()` is
+    called. Raises TrainingDiverged when the loss or the weights stop being finite; the
+    net is then put back to its weights after the last finished epoch.
+    """
+    check_fits(config, data)
+    control = control or TrainControl()
+    rows = config.train_samples or len(data.x_train)
+    x, y = data.x_train[:rows], data.y_train[:rows]
+    # One generator drives everything random after init: the per-epoch permutations.
+    rng = np.random.default_rng([config.seed, 1])
+    optimizer = make_optimizer(config.optimizer, config.learning_rate, config.momentum, config.weight_decay)
+    batches = math.ceil(rows / config.batch_size)
+    last_good = net.copy_params()
+
+    for epoch in range(config.epochs):
+        optimizer.learning_rate = learning_rate_at(config, epoch)
+        loss_sum, correct, seconds = 0.0, 0, 0.0
+        order = batch_slices(rows, config.batch_size, rng if config.shuffle else None)
+        for batch, index in enumerate(order, start=1):
+            if control.wait():
+                return
+            started = time.perf_counter()
+            xb, yb = x[index], y[index]
+            with np.errstate(over="ignore", invalid="ignore"):  # a diverging step is caught below
+                loss, batch_correct, grads = net.loss_and_gradient(xb, yb)
+                if math.isfinite(loss):
+                    optimizer.update(net.params, grads)
+            if not math.isfinite(loss):
+                net.set_params(last_good)
+                raise TrainingDiverged(_diverged_message(loss, epoch, batch, optimizer.learning_rate), epoch)
+            seconds += time.perf_counter() - started
+            loss_sum += loss * len(yb)
+            correct += batch_correct
+            if on_batch:
+                on_batch(BatchProgress(epoch, batch, batches, loss))
+
+        started = time.perf_counter()
+        with np.errstate(over="ignore", invalid="ignore"):
+            val = evaluate(net, data.x_val, data.y_val)
+            test = evaluate(net, data.x_test, data.y_test)
+        eval_seconds = time.perf_counter() - started
+        if not (math.isfinite(val.loss) and net.params_finite()):
+            net.set_params(last_good)
+            raise TrainingDiverged(_diverged_message(float("nan"), epoch, batches, optimizer.learning_rate), epoch)
+        chance = math.log(net.output_size)
+        if loss_sum / rows > DIVERGENCE_FACTOR * chance:
+            net.set_params(last_good)
+            raise TrainingDiverged(
+                f"training loss {loss_sum / rows:.2f} at epoch {epoch} is far above chance level ({chance:.2f}): "
+                f"{_advice(epoch, optimizer.learning_rate)}",
+                epoch,
+            )
+        last_good = net.copy_params()
+        yield EpochMetrics(
+            epoch=epoch,
+            epochs=config.epochs,
+            train_loss=loss_sum / rows,
+            train_acc=correct / rows,
+            val_loss=val.loss,
+            val_acc=val.accuracy,
+            test_loss=test.loss,
+            test_acc=test.accuracy,
+            test_errors=test.errors,
+            learning_rate=optimizer.learning_rate,
+            seconds=seconds,
+            eval_seconds=eval_seconds,
+            samples_per_sec=rows / seconds if seconds > 0 else float("inf"),
+        )
+
+
+def _diverged_message(loss: float, epoch: int, batch: int, learning_rate: float) -> str:
+    return f"loss became {'NaN' if math.isnan(loss) else loss} at epoch {epoch}, batch {batch}: " + _advice(
+        epoch, learning_rate
+    )
+
+
+def _advice(epoch: int, learning_rate: float) -> str:
+    kept = f"after epoch {epoch - 1}" if epoch > 0 else "from initialisation"
+    return f"the learning rate ({learning_rate:g}) is probably too high; the weights are kept as they were {kept}"

@@ -1,0 +1,98 @@
+"""Shared fixtures: a seeded rng, tiny synthetic MNIST-like data, IDX writers, real MNIST."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nets.data import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, DataError, Mnist, load_mnist
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(42)
+
+
+def synthetic_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n learnable fake digits: uint8 images (n, 28, 28) and labels (n,) 0-9.
+
+    Each class is a fixed random blob pattern plus noise, so a small net separates them in
+    a few epochs, while the task is not trivial from the first batch.
+    """
+    rng = np.random.default_rng(seed)
+    prototypes = rng.random((10, 28, 28)) < 0.2
+    labels = rng.integers(0, 10, n)
+    images = prototypes[labels] * 200.0 + rng.normal(0, 40, (n, 28, 28))
+    return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.uint8)
+
+
+def tiny_mnist(n_train: int = 300, n_val: int = 100, n_test: int = 100, seed: int = 0) -> Mnist:
+    images, labels = synthetic_digits(n_train + n_val + n_test, seed)
+    x = images.reshape(len(images), -1).astype(np.float32) / 255
+    y = labels.astype(np.int64)
+    a, b = n_train, n_train + n_val
+    return Mnist(x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:], source="synthetic")
+
+
+@pytest.fixture
+def tiny_data() -> Mnist:
+    return tiny_mnist()
+
+
+def idx_images_bytes(images: np.ndarray) -> bytes:
+    n, rows, cols = images.shape
+    return struct.pack(">IIII", 2051, n, rows, cols) + images.astype(np.uint8).tobytes()
+
+
+def idx_labels_bytes(labels: np.ndarray) -> bytes:
+    return struct.pack(">II", 2049, len(labels)) + labels.astype(np.uint8).tobytes()
+
+
+def synthetic_idx_files(n_train: int = 5100, n_test: int = 200, seed: int = 0) -> dict[str, bytes]:
+    """The four MNIST files' decompressed bytes, synthetic, keyed by base name."""
+    train_images, train_labels = synthetic_digits(n_train, seed)
+    test_images, test_labels = synthetic_digits(n_test, seed + 1)
+    return {
+        TRAIN_IMAGES: idx_images_bytes(train_images),
+        TRAIN_LABELS: idx_labels_bytes(train_labels),
+        TEST_IMAGES: idx_images_bytes(test_images),
+        TEST_LABELS: idx_labels_bytes(test_labels),
+    }
+
+
+def write_mnist_dir(directory: Path, files: dict[str, bytes] | None = None, gz: bool = True) -> Path:
+    files = files or synthetic_idx_files()
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        if gz:
+            (directory / f"{name}.gz").write_bytes(gzip.compress(content, compresslevel=1))
+        else:
+            (directory / name).write_bytes(content)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory) -> Path:
+    """A directory with four valid synthetic MNIST .gz files (5,100 train, 200 test)."""
+    return write_mnist_dir(tmp_path_factory.mktemp("synthetic-mnist"))
+
+
+@pytest.fixture(scope="session")
+def mnist() -> Mnist:
+    """The real MNIST: MNIST_DIR, the cache, or a download.
+
+    Without data and network the tests that need it skip, except on CI, where they fail.
+    """
+    try:
+        return load_mnist(os.environ.get("MNIST_DIR") or None, download=not os.environ.get("CI"), timeout=10)
+    except DataError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs the real MNIST (set MNIST_DIR): {exc}")
+        pytest.skip(f"no MNIST here (set MNIST_DIR) and no network: {exc}")

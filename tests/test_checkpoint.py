@@ -1,0 +1,147 @@
+"""Model files: round trip, and every kind of wrong or hostile file refused with a reason."""
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from nets.checkpoint import ModelFileError, load_model, model_bytes, save_model
+from nets.config import TrainConfig
+from nets.two_layer_net import TwoLayerNet
+
+CONFIG = TrainConfig(hidden_size=16, activation="tanh", seed=3)
+
+
+@pytest.fixture
+def net():
+    return TwoLayerNet.from_config(CONFIG)
+
+
+def npz_bytes(**arrays) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def arrays_of(net, train_config=CONFIG, **changes):
+    arrays = {name: a for name, a in net.params.items()}
+    arrays["config"] = np.array(json.dumps(train_config.to_dict()))
+    arrays.update(changes)
+    return {k: v for k, v in arrays.items() if v is not None}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_round_trip_path_bytes_and_file(tmp_path, dtype, rng):
+    config = CONFIG.replace(dtype=dtype)
+    net = TwoLayerNet.from_config(config)
+    path = tmp_path / "model.npz"
+    save_model(path, net, config, {"test_acc": 0.97})
+    x = rng.random((3, 784), dtype=np.float32)
+    for source in (path, str(path), path.read_bytes(), io.BytesIO(path.read_bytes())):
+        loaded = load_model(source)
+        assert loaded.config == config and loaded.meta["test_acc"] == 0.97
+        assert loaded.meta["format"] == "mnist-dashboard/two-layer-net"
+        np.testing.assert_array_equal(loaded.net.predict(x), net.predict(x))
+        assert loaded.net.params["W1"].dtype == np.dtype(dtype)
+    assert model_bytes(net, config)[:2] == b"PK"
+
+
+def test_loaded_net_is_independent_of_the_file_arrays(net):
+    loaded = load_model(model_bytes(net, CONFIG))
+    loaded.net.params["W1"][0, 0] += 1
+    assert loaded.net.params["W1"][0, 0] != net.params["W1"][0, 0]
+
+
+def refused(data: bytes, message: str):
+    with pytest.raises(ModelFileError) as info:
+        load_model(data, name="up.npz")
+    text = str(info.value)
+    assert text.startswith("up.npz: ") and message in text and "\n" not in text, text
+
+
+def test_not_a_zip():
+    refused(b"hello, world", "not an .npz model file")
+
+
+def test_empty_file():
+    refused(b"", "not an .npz model file")
+
+
+def test_plain_npy_file():
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros(3))
+    refused(buffer.getvalue(), "not an .npz model file")
+
+
+def test_object_array_is_never_unpickled(net):
+    hostile = arrays_of(net, meta=np.array([{"evil": 1}], dtype=object))
+    refused(npz_bytes(**hostile), "object arrays (pickled data)")
+
+
+def test_pickled_member_is_never_unpickled(net):
+    buffer = io.BytesIO(npz_bytes(**arrays_of(net)))
+    with zipfile.ZipFile(buffer, "a") as archive:
+        archive.writestr("meta.npy", b"\x80\x04\x95pickle-bytes")  # not even an .npy header
+    refused(buffer.getvalue(), "meta is not a NumPy array")
+
+
+def test_missing_array(net):
+    refused(npz_bytes(**arrays_of(net, b2=None)), "missing array 'b2'")
+
+
+def test_extra_array(net):
+    refused(npz_bytes(**arrays_of(net, W3=np.zeros(2))), "unexpected array 'W3'")
+
+
+def test_wrong_shape(net):
+    refused(
+        npz_bytes(**arrays_of(net, W1=np.zeros((784, 17), np.float32))),
+        "W1 has shape (784, 17), the config (hidden_size 16) needs (784, 16)",
+    )
+
+
+def test_wrong_dtype(net):
+    refused(npz_bytes(**arrays_of(net, b1=np.zeros(16, np.float64))), "b1 is float64, the config says float32")
+
+
+def test_integer_weights(net):
+    refused(npz_bytes(**arrays_of(net, W2=np.zeros((16, 10), np.int32))), "W2 is int32")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_weights(net, bad):
+    W2 = net.params["W2"].copy()
+    W2[3, 3] = bad
+    refused(npz_bytes(**arrays_of(net, W2=W2)), "W2 holds NaN or infinite values")
+
+
+def test_config_that_does_not_match_the_arrays(net):
+    refused(npz_bytes(**arrays_of(net, CONFIG.replace(hidden_size=32))), "the config (hidden_size 32) needs")
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (np.array("{not json"), "config is not valid JSON"),
+        (np.array(json.dumps({"hidden_size": 0})), "bad config: hidden_size must be between 1 and 4096"),
+        (np.array(json.dumps({"layers": 3})), "bad config: unknown config field 'layers'"),
+        (np.array(json.dumps([1, 2])), "bad config: a config must be a JSON object"),
+        (np.zeros(3), "config must be a JSON string"),
+    ],
+)
+def test_bad_config(net, config, message):
+    refused(npz_bytes(**arrays_of(net, config=config)), message)
+
+
+def test_huge_declared_size_is_refused_before_loading(net):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("W1.npy", bytes(80 * 1024 * 1024))  # compresses to almost nothing
+    refused(buffer.getvalue(), "would take more than")
+
+
+def test_unreadable_path(tmp_path):
+    with pytest.raises(ModelFileError, match="nope.npz: cannot read it"):
+        load_model(tmp_path / "nope.npz")

@@ -1,0 +1,65 @@
+"""Optimisers: one or two steps worked out by hand."""
+
+import numpy as np
+import pytest
+
+from nets.optimizers import SGD, Adam, Momentum, make_optimizer
+
+
+def params_and_grads():
+    params = {"W1": np.array([1.0, -2.0]), "b1": np.array([0.5])}
+    grads = {"W1": np.array([0.5, 1.0]), "b1": np.array([2.0])}
+    return params, grads
+
+
+def test_sgd_step():
+    params, grads = params_and_grads()
+    W = params["W1"]
+    SGD(0.1).update(params, grads)
+    # W - 0.1 * g = [1 - 0.05, -2 - 0.1];  b = 0.5 - 0.2
+    np.testing.assert_allclose(params["W1"], [0.95, -2.1])
+    np.testing.assert_allclose(params["b1"], [0.3])
+    assert params["W1"] is W  # updated in place
+
+
+def test_sgd_weight_decay_applies_to_weights_only():
+    params, grads = params_and_grads()
+    SGD(0.1, weight_decay=0.5).update(params, grads)
+    # W: g + 0.5 W = [0.5 + 0.5, 1 - 1] = [1, 0] -> W = [0.9, -2];  b unchanged by decay: 0.3
+    np.testing.assert_allclose(params["W1"], [0.9, -2.0])
+    np.testing.assert_allclose(params["b1"], [0.3])
+
+
+def test_momentum_two_steps():
+    params, grads = params_and_grads()
+    opt = Momentum(0.1, momentum=0.9)
+    opt.update(params, grads)  # v = -0.1 g = [-0.05, -0.1];  W = [0.95, -2.1]
+    opt.update(params, grads)  # v = 0.9 v - 0.1 g = [-0.095, -0.19];  W = [0.855, -2.29]
+    np.testing.assert_allclose(params["W1"], [0.855, -2.29])
+
+
+def test_adam_first_step_is_lr_times_sign():
+    params, grads = params_and_grads()
+    Adam(0.01).update(params, grads)
+    # After bias correction m_hat = g and v_hat = g^2, so the step is lr * g / |g| (+ eps).
+    np.testing.assert_allclose(params["W1"], [0.99, -2.01], rtol=1e-6)
+    np.testing.assert_allclose(params["b1"], [0.49], rtol=1e-6)
+
+
+def test_adam_keeps_float32():
+    params = {"W1": np.ones(3, dtype=np.float32)}
+    opt = Adam(0.01)
+    for _ in range(3):
+        opt.update(params, {"W1": np.ones(3, dtype=np.float32)})
+    assert params["W1"].dtype == np.float32
+    assert opt.m["W1"].dtype == np.float32
+
+
+@pytest.mark.parametrize("name, cls", [("sgd", SGD), ("momentum", Momentum), ("adam", Adam)])
+def test_make_optimizer(name, cls):
+    assert isinstance(make_optimizer(name, 0.1), cls)
+
+
+def test_make_optimizer_refuses_unknown():
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        make_optimizer("rmsprop", 0.1)
