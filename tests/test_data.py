@@ -27,6 +27,14 @@ from nets.data import (
     to_float,
 )
 
+
+@pytest.fixture(autouse=True)
+def no_data_env(monkeypatch):
+    """These tests choose their sources themselves: CI's MNIST_DIR must not leak in."""
+    for name in ("MNIST_DIR", "MNIST_CACHE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+
 # --- the IDX reader -------------------------------------------------------------------------
 
 

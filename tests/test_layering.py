@@ -17,10 +17,11 @@ def test_importing_the_engine_imports_no_ui():
 
 
 def test_no_pickle_or_eval_in_project_code():
+    tracked = subprocess.run(["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True, check=True)
+    paths = [ROOT / line for line in tracked.stdout.splitlines() if not line.startswith("tests/")]
+    assert any(p.name == "checkpoint.py" for p in paths)  # the scan sees the project's own files
     offenders = []
-    for path in ROOT.rglob("*.py"):
-        if "tests" in path.parts or ".git" in path.parts:
-            continue
+    for path in paths:
         text = path.read_text()
         for needle in ("import pickle", "allow_pickle=True", "eval(", "exec("):
             if needle in text:
