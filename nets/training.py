@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from nets.augment import random_shift
 from nets.config import TrainConfig
 from nets.data import Mnist
 from nets.evaluation import evaluate
@@ -154,7 +155,7 @@ def train(
     control = control or TrainControl()
     rows = config.train_samples or len(data.x_train)
     x, y = data.x_train[:rows], data.y_train[:rows]
-    # One generator drives everything random after init: the per-epoch permutations.
+    # One generator drives everything random after init: permutations and shifts.
     rng = np.random.default_rng([config.seed, 1])
     optimizer = make_optimizer(config.optimizer, config.learning_rate, config.momentum, config.weight_decay)
     batches = math.ceil(rows / config.batch_size)
@@ -169,6 +170,8 @@ def train(
                 return
             started = time.perf_counter()
             xb, yb = x[index], y[index]
+            if config.augment_shift:
+                xb = random_shift(xb, config.augment_shift, rng)
             with np.errstate(over="ignore", invalid="ignore"):  # a diverging step is caught below
                 loss, batch_correct, grads = net.loss_and_gradient(xb, yb)
                 if math.isfinite(loss):

@@ -48,6 +48,8 @@ BAD = [
     ("weight_decay", -1e-3),
     ("init_std", 0),
     ("train_samples", 0),
+    ("augment_shift", -1),
+    ("augment_shift", 5),
     ("activation", "gelu"),
     ("init", "zeros"),
     ("optimizer", "rmsprop"),

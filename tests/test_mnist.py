@@ -28,3 +28,10 @@ def test_fast_preset_reaches_97_5_within_5_epochs(mnist):
     net = TwoLayerNet.from_config(config)
     history = list(train(net, mnist, config))
     assert history[-1].test_acc >= 0.975, history[-1]
+
+
+def test_best_preset_reaches_98_4(mnist):
+    config = PRESETS["best"]
+    net = TwoLayerNet.from_config(config)
+    history = list(train(net, mnist, config))
+    assert history[-1].test_acc >= 0.984, history[-1]

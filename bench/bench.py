@@ -1,0 +1,307 @@
+"""Benchmark: the engine against a notebook-style baseline, PyTorch and the matmul bound.
+
+Run from the project root:  MNIST_DIR=/path/to/mnist python bench/bench.py [--rounds N]
+
+Every speed figure is a ratio against a reference timed in the same run, interleaved
+A B C D, D C B A over several rounds so that the machine's noise falls on all alike;
+medians are printed, and the ratios are medians of the per-round ratios. PyTorch is used
+when importable (it is never a dependency of the project).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+
+from bench.reference import NotebookNet  # noqa: E402
+from nets.config import PRESETS, TrainConfig  # noqa: E402
+from nets.data import FILE_NAMES, find_files, load_mnist  # noqa: E402
+from nets.evaluation import evaluate  # noqa: E402
+from nets.training import train  # noqa: E402
+from nets.two_layer_net import TwoLayerNet  # noqa: E402
+
+try:
+    import torch
+except ImportError:  # the benchmark runs without it and says so
+    torch = None
+
+
+# --- the contestants: each returns a callable that trains one epoch and returns seconds -------
+
+
+def engine_epochs(data, config: TrainConfig) -> Callable[[], float]:
+    """The product's own training loop; `seconds` is its training time (no evaluation)."""
+    net = TwoLayerNet.from_config(config)
+    epochs = train(net, data, config.replace(epochs=1000, lr_schedule="constant"))
+    return lambda: next(epochs).seconds
+
+
+def reference_epochs(data, config: TrainConfig) -> Callable[[], float]:
+    net = NotebookNet(TwoLayerNet.from_config(config).params)
+    x64 = data.x_train.astype(np.float64)  # the notebook held its data in float64
+
+    def epoch():
+        started = time.perf_counter()
+        net.epoch(x64, data.y_train, config.batch_size, config.learning_rate)
+        return time.perf_counter() - started
+
+    return epoch
+
+
+def torch_epochs(data, config: TrainConfig) -> Callable[[], float]:
+    """The same model and schedule in PyTorch on the CPU, 2 threads, float32."""
+    torch.set_num_threads(os.cpu_count() or 2)
+    torch.manual_seed(config.seed)
+    params = TwoLayerNet.from_config(config).params
+    model = torch.nn.Sequential(
+        torch.nn.Linear(784, config.hidden_size), torch.nn.ReLU(), torch.nn.Linear(config.hidden_size, 10)
+    )
+    with torch.no_grad():  # start from the engine's initial weights
+        model[0].weight.copy_(torch.from_numpy(params["W1"].T.copy()))
+        model[0].bias.copy_(torch.from_numpy(params["b1"]))
+        model[2].weight.copy_(torch.from_numpy(params["W2"].T.copy()))
+        model[2].bias.copy_(torch.from_numpy(params["b2"]))
+    if config.optimizer == "momentum":
+        # torch's SGD momentum keeps v <- mu v + g and steps lr v: the same as the engine's for a fixed lr.
+        optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate, momentum=config.momentum)
+    elif config.optimizer == "adam":
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate)
+    x = torch.from_numpy(np.ascontiguousarray(data.x_train))
+    y = torch.from_numpy(data.y_train)
+    generator = torch.Generator().manual_seed(config.seed)
+    n, batch = len(x), config.batch_size
+
+    def epoch():
+        started = time.perf_counter()
+        order = torch.randperm(n, generator=generator) if config.shuffle else None
+        for start in range(0, n, batch):
+            if order is None:
+                xb, yb = x[start : start + batch], y[start : start + batch]
+            else:
+                index = order[start : start + batch]
+                xb, yb = x[index], y[index]
+            optimizer.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.cross_entropy(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+        return time.perf_counter() - started
+
+    return epoch
+
+
+def matmul_epochs(data, config: TrainConfig) -> Callable[[], float]:
+    """Only the five matrix products an epoch needs, same shapes, into preallocated outputs.
+
+    Forward x W1 and h W2; backward h^T dS (dW2), dS W2^T (dh) and x^T dA (dW1). Nothing
+    else: a lower bound for any implementation that multiplies with the same BLAS.
+    """
+    rng = np.random.default_rng(0)
+    H, B = config.hidden_size, config.batch_size
+    W1 = rng.standard_normal((784, H), dtype=np.float32)
+    W2 = rng.standard_normal((H, 10), dtype=np.float32)
+    h, s, dh = (np.empty((B, H), np.float32), np.empty((B, 10), np.float32), np.empty((B, H), np.float32))
+    dW1, dW2 = np.empty((784, H), np.float32), np.empty((H, 10), np.float32)
+    x = data.x_train
+
+    def epoch():
+        started = time.perf_counter()
+        for start in range(0, len(x) - B + 1, B):
+            xb = x[start : start + B]
+            np.matmul(xb, W1, out=h)
+            np.matmul(h, W2, out=s)
+            np.matmul(h.T, s, out=dW2)
+            np.matmul(s, W2.T, out=dh)
+            np.matmul(xb.T, dh, out=dW1)
+        return time.perf_counter() - started
+
+    return epoch
+
+
+def gflop_per_epoch(config: TrainConfig, n: int) -> float:
+    H = config.hidden_size
+    per_row = 2 * (784 * H * 2 + H * 10 * 3)  # multiply-adds of the five products, per row
+    return per_row * n / 1e9
+
+
+# --- measuring --------------------------------------------------------------------------------
+
+
+def interleaved(contestants: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+    """Times of each contestant, run A B C, C B A, ... so drift and noise hit all of them."""
+    names = list(contestants)
+    for name in names:  # warm-up: first-touch page faults, BLAS thread start-up
+        contestants[name]()
+    times = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else reversed(names):
+            times[name].append(contestants[name]())
+    return times
+
+
+def paired_ratio(times, a: str, b: str) -> float:
+    return statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
+
+
+def print_speed(title: str, times: dict[str, list[float]], base: str, targets: dict[str, float]) -> None:
+    print(f"\n{title}")
+    print(f"  {'':<22}{'median s/epoch':>15}{'ratio engine/x':>16}{'target':>10}")
+    for name, samples in times.items():
+        ratio = paired_ratio(times, base, name) if name != base else 1.0
+        target = targets.get(name)
+        verdict = "" if target is None else f"<= {target:.2f} {'ok' if ratio <= target else 'MISSED'}"
+        print(f"  {name:<22}{statistics.median(samples):>15.4f}{ratio:>16.3f}  {verdict}")
+
+
+def seed_learning_parity(data) -> None:
+    """The seed preset, 50 epochs, engine (float32) versus the float64 baseline, same start."""
+    config = PRESETS["seed"]
+    net = TwoLayerNet.from_config(config)
+    reference = NotebookNet(net.params)
+    history = list(train(net, data, config))
+    x64 = data.x_train.astype(np.float64)
+    for _ in range(config.epochs):
+        reference.epoch(x64, data.y_train, config.batch_size, config.learning_rate)
+    ref_acc = reference.accuracy(data.x_test, data.y_test)
+    ref_errors = round((1 - ref_acc) * len(data.y_test))
+    print("\nLearning, seed preset, 50 epochs from the same initial weights")
+    print(f"  engine (float32):     test accuracy {history[-1].test_acc:.4f}, {history[-1].test_errors} errors")
+    print(f"  reference (float64):  test accuracy {ref_acc:.4f}, {ref_errors} errors")
+
+
+def best_preset_run(data) -> None:
+    config = PRESETS["best"]
+    net = TwoLayerNet.from_config(config)
+    history = list(train(net, data, config))
+    seconds = sum(m.seconds for m in history)
+    acc = history[-1].test_acc
+    recipe = f"{config.epochs} epochs, hidden {config.hidden_size}, {config.optimizer}, {config.lr_schedule}"
+    print(f"\nBest preset ({recipe})")
+    print(f"  test accuracy {acc:.4f} (target >= 0.9840 {'ok' if acc >= 0.984 else 'MISSED'})")
+    print(f"  training time {seconds:.1f} s (target <= 30 s {'ok' if seconds <= 30 else 'MISSED'})")
+
+
+def load_times(mnist_dir: str | None, rounds: int) -> None:
+    """Loading from a decompressed cache (raw IDX, memory-mapped), against the .gz files."""
+    files = find_files(Path(mnist_dir)) if mnist_dir else {}
+    if len(files) != len(FILE_NAMES):
+        print("\nLoading: skipped (set MNIST_DIR to a directory with the four files)")
+        return
+    with tempfile.TemporaryDirectory() as cache:
+        for name, path in files.items():
+            opener = gzip.open if path.suffix == ".gz" else open
+            with opener(path, "rb") as src, open(Path(cache) / name, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        saved = os.environ.pop("MNIST_DIR", None)  # load_mnist must read the cache, not MNIST_DIR
+        try:
+            times = interleaved(
+                {
+                    "cache": lambda: _timed(lambda: load_mnist(cache_dir=cache, download=False)),
+                    "gz": lambda: _timed(lambda: load_mnist(mnist_dir)),
+                },
+                rounds,
+            )
+        finally:
+            if saved is not None:
+                os.environ["MNIST_DIR"] = saved
+    cache_s, gz_s = statistics.median(times["cache"]), statistics.median(times["gz"])
+    print("\nLoading MNIST (whole split, float32)")
+    print(f"  from the decompressed cache: {cache_s:.3f} s (target <= 0.300 {'ok' if cache_s <= 0.3 else 'MISSED'})")
+    print(f"  from the files in MNIST_DIR: {gz_s:.3f} s (ratio cache/dir {cache_s / gz_s:.2f})")
+
+
+def _timed(f) -> float:
+    started = time.perf_counter()
+    f()
+    return time.perf_counter() - started
+
+
+def peak_memory_of_cli() -> None:
+    """Peak resident memory of `python -m nets.train --preset seed` (2 epochs: the peak comes early)."""
+    command = [sys.executable, "-m", "nets.train", "--preset", "seed", "--epochs", "2"]
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print("\nMemory")
+    verdict = "ok" if peak_mb <= 400 else "MISSED"
+    print(f"  peak RSS of the seed preset from the command line: {peak_mb:.0f} MB (target <= 400 {verdict})")
+
+
+def latency(data, rounds: int) -> None:
+    rows = []
+    for name in ("seed", "best"):
+        net = TwoLayerNet.from_config(PRESETS[name])
+        one = data.x_test[:1]
+        single = statistics.median(_timed(lambda n=net, x=one: n.probabilities(x)) for _ in range(50 * rounds))
+        whole = statistics.median(_timed(lambda n=net: evaluate(n, data.x_test, data.y_test)) for _ in range(rounds))
+        rows.append((name, single, whole))
+    print("\nLatency")
+    for name, single, whole in rows:
+        print(
+            f"  {name:<5} forward of one digit {single * 1e3:.3f} ms; evaluation of the 10,000 test digits "
+            f"{whole * 1e3:.1f} ms (target <= 50 {'ok' if whole <= 0.05 else 'MISSED'})"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds per comparison (default 6)")
+    parser.add_argument("--skip-parity", action="store_true", help="skip the 50-epoch learning comparison")
+    args = parser.parse_args()
+
+    data = load_mnist(os.environ.get("MNIST_DIR"), download=False)
+    print(f"MNIST from {data.source}; numpy {np.__version__}; torch {torch.__version__ if torch else 'not installed'}")
+    seed = PRESETS["seed"]
+    contestants = {
+        "engine": engine_epochs(data, seed),
+        "notebook-style (f64)": reference_epochs(data, seed),
+        "matmul bound": matmul_epochs(data, seed),
+    }
+    if torch:
+        contestants["pytorch (cpu)"] = torch_epochs(data, seed)
+    times = interleaved(contestants, args.rounds)
+    bound = statistics.median(times["matmul bound"])
+    print_speed(
+        f"Seed preset epoch (784-128-10, batch 1000, 55 batches; {gflop_per_epoch(seed, 55000):.1f} GFLOP of "
+        f"products, {gflop_per_epoch(seed, 55000) / bound:.0f} GFLOP/s at the bound)",
+        times,
+        "engine",
+        {"notebook-style (f64)": 0.22, "pytorch (cpu)": 0.85, "matmul bound": 1.3},
+    )
+
+    best = PRESETS["best"]
+    best_contestants = {"engine": engine_epochs(data, best), "matmul bound": matmul_epochs(data, best)}
+    if torch:
+        best_contestants["pytorch (cpu)"] = torch_epochs(data, best)
+    best_times = interleaved(best_contestants, max(2, args.rounds // 2))
+    print_speed(
+        f"Best preset epoch (784-{best.hidden_size}-10, batch {best.batch_size}, {best.optimizer}, shuffled)",
+        best_times,
+        "engine",
+        {"pytorch (cpu)": 1.0},
+    )
+    best_preset_run(data)
+    if not args.skip_parity:
+        seed_learning_parity(data)
+    load_times(os.environ.get("MNIST_DIR"), args.rounds)
+    peak_memory_of_cli()
+    latency(data, args.rounds)
+
+
+if __name__ == "__main__":
+    main()
