@@ -1,9 +1,14 @@
 """A baseline written the way the notebook wrote it, for the benchmark to measure against.
 
-float64 weights and activations, layers that each allocate fresh arrays, a separate
+float64 weights (the data stays float32 as loaded, so every product first converts the
+batch to float64), layers that each allocate fresh arrays, a separate
 softmax and loss, ReLU by boolean indexing, and the first layer's input gradient computed
 although nothing uses it. The learning is the same as the engine's `seed` preset: the same
 initial weights, SGD, sequential batches, so the final accuracies must agree.
+
+`epoch(..., record_loss=True)` is the notebook's loop as deep-learning-from-scratch writes
+it: `gradient()` returns gradients only, so the loop calls `loss()` again on every batch to
+record the training error, a second forward pass. With False, that pass is left out.
 """
 
 from __future__ import annotations
@@ -68,7 +73,7 @@ class NotebookNet:
         return x
 
     def step(self, x, t, lr):
-        loss = self.last.forward(self.predict(x.astype(np.float64)), t)
+        loss = self.last.forward(self.predict(x), t)
         dout = self.last.backward()
         for layer in reversed(self.layers):
             dout = layer.backward(dout)
@@ -77,9 +82,17 @@ class NotebookNet:
             self.params[key] -= lr * grad
         return loss
 
-    def epoch(self, x, t, batch_size, lr):
+    def loss(self, x, t):
+        return self.last.forward(self.predict(x), t)
+
+    def epoch(self, x, t, batch_size, lr, record_loss=True):
+        losses = []
         for start in range(0, len(x), batch_size):
-            self.step(x[start : start + batch_size], t[start : start + batch_size], lr)
+            xb, tb = x[start : start + batch_size], t[start : start + batch_size]
+            self.step(xb, tb, lr)
+            if record_loss:
+                losses.append(self.loss(xb, tb))
+        return losses
 
     def accuracy(self, x, t):
-        return float((self.predict(x.astype(np.float64)).argmax(axis=1) == t).mean())
+        return float((self.predict(x).argmax(axis=1) == t).mean())
