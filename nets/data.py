@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import tempfile
 import urllib.error
@@ -47,6 +48,7 @@ MIRRORS = (
     "https://yann.lecun.com/exdb/mnist/",
 )
 MAX_IDX_BYTES = 64 * 1024 * 1024  # the largest file (train images) is 47,040,016 bytes
+GZIP_MAGIC = b"\x1f\x8b"
 
 ProgressCallback = Callable[[str, int, "int | None"], None]  # (file name, bytes done, total)
 
@@ -125,22 +127,30 @@ def read_idx(path: Path, kind: str) -> np.ndarray:
             raise DataError(f"{name}: the file is empty")
         with open(path, "rb") as f:
             head = f.read(2)
-        if head == b"\x1f\x8b":
-            with gzip.open(path, "rb") as f:
-                buf = f.read(MAX_IDX_BYTES + 1)
-            if len(buf) > MAX_IDX_BYTES:
-                raise DataError(f"{name}: decompresses to more than {MAX_IDX_BYTES} bytes, too large for MNIST")
+        if head == GZIP_MAGIC:
+            with open(path, "rb") as f:
+                buf = _gunzip(f, name)
         elif path.suffix == ".gz":
             raise DataError(f"{name}: not a gzip file, though its name ends in .gz")
         else:
             if size > MAX_IDX_BYTES:
                 raise DataError(f"{name}: {size} bytes, too large for MNIST")
             buf = np.memmap(path, dtype=np.uint8, mode="r")
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise DataError(f"{name}: corrupt or truncated gzip data ({exc})") from None
     except OSError as exc:
         raise DataError(f"{name}: cannot read it ({exc.strerror or exc})") from None
     return parse_idx(buf, name, kind)
+
+
+def _gunzip(fileobj, name: str) -> bytes:
+    """Decompress a gzip stream, refusing corrupt data and anything larger than MNIST."""
+    try:
+        with gzip.GzipFile(fileobj=fileobj) as f:
+            data = f.read(MAX_IDX_BYTES + 1)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise DataError(f"{name}: corrupt or truncated gzip data ({exc})") from None
+    if len(data) > MAX_IDX_BYTES:
+        raise DataError(f"{name}: decompresses to more than {MAX_IDX_BYTES} bytes, too large for MNIST")
+    return data
 
 
 def _kind(file_name: str) -> str:
@@ -240,6 +250,50 @@ def load_mnist(
     return split(read_directory(cache), source=f"cache {cache} (downloaded)")
 
 
+def install_files(files: dict[str, bytes], cache_dir: str | Path | None = None) -> list[str]:
+    """Check uploaded MNIST files and put them in the cache; returns the base names installed.
+
+    `files` maps a file name as uploaded (e.g. "t10k-labels-idx1-ubyte.gz", raw or gzip) to
+    its bytes. Every file is checked completely, and pairs uploaded together are checked
+    against each other, before anything is written: one bad file and nothing is cached.
+    """
+    checked: dict[str, bytes] = {}
+    for upload_name, content in files.items():
+        base = Path(upload_name).name.removesuffix(".gz")
+        if base not in FILE_NAMES:
+            expected = ", ".join(FILE_NAMES)
+            raise DataError(f"{upload_name}: not an MNIST file name (expected one of {expected}, raw or .gz)")
+        if content[:2] == GZIP_MAGIC:
+            content = _gunzip(io.BytesIO(content), upload_name)
+        parse_idx(content, upload_name, _kind(base))
+        checked[base] = content
+    for images, labels in ((TRAIN_IMAGES, TRAIN_LABELS), (TEST_IMAGES, TEST_LABELS)):
+        if images in checked and labels in checked:
+            n_images = len(parse_idx(checked[images], images, "images"))
+            n_labels = len(parse_idx(checked[labels], labels, "labels"))
+            if n_images != n_labels:
+                raise DataError(f"{labels}: {n_labels} labels for {n_images} images in {images}")
+    cache = _writable_cache(Path(cache_dir) if cache_dir else default_cache_dir())
+    for base, content in checked.items():
+        with tempfile.NamedTemporaryFile(dir=cache, prefix=f".{base}.", suffix=".part", delete=False) as f:
+            f.write(content)
+        os.replace(f.name, cache / base)
+    return sorted(checked)
+
+
+def _writable_cache(cache: Path) -> Path:
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=cache, prefix=".write-test-", delete=True)
+        probe.close()
+    except OSError as exc:
+        raise DataError(
+            f"cannot write to the cache directory {cache} ({exc.strerror or exc}); "
+            "set MNIST_CACHE_DIR to a writable directory, or MNIST_DIR to the files"
+        ) from None
+    return cache
+
+
 # --- download -------------------------------------------------------------------------------
 
 
@@ -258,16 +312,7 @@ def download_mnist(
     renamed into place: an interrupted or corrupt download never leaves a file that looks
     valid. Raises DataError listing every mirror's failure when a file cannot be had.
     """
-    cache = Path(cache_dir)
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=cache, prefix=".write-test-", delete=True)
-        probe.close()
-    except OSError as exc:
-        raise DataError(
-            f"cannot write to the cache directory {cache} ({exc.strerror or exc}); "
-            "set MNIST_CACHE_DIR to a writable directory, or MNIST_DIR to the files"
-        ) from None
+    cache = _writable_cache(Path(cache_dir))
     present = find_files(cache)
     for name in FILE_NAMES:
         if name in present:
