@@ -225,7 +225,7 @@ def load_mnist(
     *,
     cache_dir: str | Path | None = None,
     download: bool = True,
-    mirrors: Sequence[str] = MIRRORS,
+    mirrors: Sequence[str] | None = None,
     checksums: dict[str, str] = SHA256,
     timeout: float = 30.0,
     progress: ProgressCallback | None = None,
@@ -297,10 +297,16 @@ def _writable_cache(cache: Path) -> Path:
 # --- download -------------------------------------------------------------------------------
 
 
+def mirrors_from_env() -> tuple[str, ...]:
+    """MNIST_MIRRORS (comma-separated base URLs, e.g. an internal mirror), else the public ones."""
+    named = [m.strip() for m in os.environ.get("MNIST_MIRRORS", "").split(",") if m.strip()]
+    return tuple(named) or MIRRORS
+
+
 def download_mnist(
     cache_dir: str | Path,
     *,
-    mirrors: Sequence[str] = MIRRORS,
+    mirrors: Sequence[str] | None = None,
     checksums: dict[str, str] = SHA256,
     timeout: float = 30.0,
     progress: ProgressCallback | None = None,
@@ -313,6 +319,7 @@ def download_mnist(
     valid. Raises DataError listing every mirror's failure when a file cannot be had.
     """
     cache = _writable_cache(Path(cache_dir))
+    mirrors = mirrors_from_env() if mirrors is None else mirrors
     present = find_files(cache)
     for name in FILE_NAMES:
         if name in present:

@@ -31,7 +31,7 @@ from nets.data import (
 @pytest.fixture(autouse=True)
 def no_data_env(monkeypatch):
     """These tests choose their sources themselves: CI's MNIST_DIR must not leak in."""
-    for name in ("MNIST_DIR", "MNIST_CACHE_DIR"):
+    for name in ("MNIST_DIR", "MNIST_CACHE_DIR", "MNIST_MIRRORS"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -287,6 +287,13 @@ def test_every_mirror_failing_leaves_nothing_and_says_what_was_tried(tmp_path, m
     assert mirror.url("one") in text and mirror.url("two") in text
     assert __import__("re").search(reason, text), text
     assert leftovers(tmp_path) == [] and not (tmp_path / TRAIN_IMAGES).exists()
+
+
+def test_mirrors_from_the_environment(tmp_path, mirror, monkeypatch):
+    mirror.behaviour = {"a": "ok"}
+    monkeypatch.setenv("MNIST_MIRRORS", f"http://127.0.0.1:9/, {mirror.url('a')}")
+    download_mnist(tmp_path, checksums=CHECKSUMS, timeout=0.5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(FILE_NAMES)
 
 
 def test_unreachable_mirror(tmp_path):

@@ -1,0 +1,211 @@
+"""The dashboard's state: the only module that touches st.session_state and Streamlit's caches.
+
+- MNIST loads once per server process (`st.cache_resource`, global) and is shared
+  read-only by every session: its arrays are not writeable.
+- Each session owns one `Workspace` (its runs and at most one live training), cached with
+  scope="session": when the session ends (tab closed, page reloaded), Streamlit releases
+  it and `Workspace.shutdown` stops its training thread.
+- Session keys are read and written only through the small functions below.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+
+import streamlit as st
+
+from nets.config import PRESETS, TrainConfig
+from nets.data import (
+    FILE_NAMES,
+    DataError,
+    Mnist,
+    default_cache_dir,
+    download_mnist,
+    find_files,
+    install_files,
+    load_mnist,
+)
+from nets.training import estimate_epoch_seconds
+from nets.workspace import Run, Workspace
+
+DOWNLOAD_ERROR = "data_download_error"  # why this session's download failed (str), or absent
+SELECTED_RUNS = "train_selected_runs"  # run ids whose curves are overlaid
+
+
+def init() -> None:
+    """Idempotent: every page calls it, so each page also works when opened first.
+
+    The Train page's controls start at the `fast` preset (set here, not as widget
+    defaults, so that presets and "load settings" can rewrite them without conflict).
+    """
+    st.session_state.setdefault(SELECTED_RUNS, [])
+    for key, name in SETTING_KEYS.items():
+        st.session_state.setdefault(key, getattr(PRESETS["fast"], name))
+
+
+# --- data --------------------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner="Loading MNIST…")
+def _shared_data() -> Mnist:
+    return load_mnist(download=False)
+
+
+def data() -> Mnist | None:
+    """MNIST, loaded once per process; None when unavailable (`data_error()` says why)."""
+    try:
+        return _shared_data()
+    except DataError:
+        return None
+
+
+def data_error() -> str:
+    """Why MNIST is unavailable: this session's failed download, else the load's own error."""
+    if DOWNLOAD_ERROR in st.session_state:
+        return st.session_state[DOWNLOAD_ERROR]
+    try:
+        _shared_data()
+    except DataError as exc:
+        return str(exc)
+    return ""
+
+
+def download_failed() -> bool:
+    return DOWNLOAD_ERROR in st.session_state
+
+
+def clear_download_error() -> None:
+    st.session_state.pop(DOWNLOAD_ERROR, None)
+
+
+def download_allowed() -> bool:
+    """A download makes sense only when no directory was named and the cache is incomplete."""
+    return not os.environ.get("MNIST_DIR") and len(find_files(default_cache_dir())) < len(FILE_NAMES)
+
+
+def download_data(progress: Callable[[str, int, int | None], None]) -> str | None:
+    """Download MNIST into the cache; None on success, else the one-line reason."""
+    try:
+        download_mnist(default_cache_dir(), progress=progress)
+    except DataError as exc:
+        st.session_state[DOWNLOAD_ERROR] = str(exc)
+        return str(exc)
+    _shared_data.clear()
+    return None
+
+
+def install_uploads(files: dict[str, bytes]) -> list[str]:
+    """Check uploaded IDX files and cache them (raises DataError, caching nothing, if bad)."""
+    installed = install_files(files)
+    _shared_data.clear()
+    return installed
+
+
+# --- the session's runs ----------------------------------------------------------------------
+
+
+@st.cache_resource(scope="session", on_release=Workspace.shutdown, show_spinner=False)
+def workspace() -> Workspace:
+    """This session's Workspace; released (its training stopped) when the session ends."""
+    return Workspace()
+
+
+def current_run() -> Run | None:
+    ws = workspace()
+    ws.refresh()
+    return ws.current()
+
+
+def mark_live(run_id: int | None) -> bool:
+    """Remember which run the page last saw training; True when that just changed to None.
+
+    The live view then asks for one full rerun, so the run table and the controls catch up.
+    """
+    previous = st.session_state.get("train_live_run")
+    st.session_state["train_live_run"] = run_id
+    return previous is not None and run_id is None
+
+
+def new_upload(file_id: str) -> bool:
+    """True the first time this session sees an uploaded file (reruns resend the same file)."""
+    seen = st.session_state.setdefault("train_seen_uploads", set())
+    if file_id in seen:
+        return False
+    seen.add(file_id)
+    return True
+
+
+def selected_run_ids() -> list[int]:
+    return list(st.session_state.get(SELECTED_RUNS, []))
+
+
+def set_selected_run_ids(run_ids: list[int]) -> None:
+    st.session_state[SELECTED_RUNS] = list(run_ids)
+
+
+# --- the Train page's settings -----------------------------------------------------------------
+
+# Widget key -> TrainConfig field. The keys double as URL query parameters.
+SETTING_KEYS = {
+    "train_hidden": "hidden_size",
+    "train_activation": "activation",
+    "train_init": "init",
+    "train_optimizer": "optimizer",
+    "train_lr": "learning_rate",
+    "train_schedule": "lr_schedule",
+    "train_momentum": "momentum",
+    "train_decay": "weight_decay",
+    "train_batch": "batch_size",
+    "train_epochs": "epochs",
+    "train_shuffle": "shuffle",
+    "train_shift": "augment_shift",
+    "train_seed": "seed",
+}
+
+
+def apply_settings(config: TrainConfig) -> None:
+    """Put a config's values into the Train page's widgets (a preset, or a run's settings).
+
+    A value a control cannot show (an uploaded model's learning rate of 0.003, say) is
+    snapped to the nearest choice.
+    """
+    for key, name in SETTING_KEYS.items():
+        value = getattr(config, name)
+        if key in CHOICES:
+            value = nearest(CHOICES[key], value)
+        elif key in UI_MAX:
+            value = min(value, UI_MAX[key])
+        st.session_state[key] = value
+
+
+# The controls' choices, log-spaced where a knob is explored by factors (learning rate).
+LEARNING_RATES = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+HIDDEN_SIZES = (16, 32, 64, 100, 128, 200, 256, 300, 400, 512, 800, 1024, 2048)
+BATCH_SIZES = (1, 8, 16, 32, 50, 64, 100, 128, 200, 256, 500, 1000, 2000, 5000)
+WEIGHT_DECAYS = (0.0, 1e-5, 1e-4, 5e-4, 1e-3, 1e-2)
+CHOICES = {
+    "train_lr": LEARNING_RATES,
+    "train_hidden": HIDDEN_SIZES,
+    "train_batch": BATCH_SIZES,
+    "train_decay": WEIGHT_DECAYS,
+}
+UI_MAX = {"train_epochs": 200, "train_momentum": 0.99}
+
+
+def nearest(options: tuple, value: float) -> float:
+    """The option closest to `value` on a log scale (0 is its own option)."""
+    if value == 0 and 0 in options:
+        return 0
+    return min((o for o in options if o > 0), key=lambda o: abs(math.log(o / value)))
+
+
+def apply_preset(name: str) -> None:
+    apply_settings(PRESETS[name])
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def epoch_estimate(config_items: tuple, rows: int) -> float:
+    """Seconds per epoch for these settings on this machine (measured once per setting)."""
+    return estimate_epoch_seconds(TrainConfig(**dict(config_items)), rows)

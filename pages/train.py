@@ -1,0 +1,125 @@
+"""Train: configure, start/pause/stop, watch it learn live, compare and keep runs."""
+
+import streamlit as st
+
+import app_state
+import charts
+import widgets
+from nets.checkpoint import ModelFileError, load_model, model_bytes
+from nets.workspace import WorkspaceError, history_csv
+
+app_state.init()
+data = widgets.require_data()
+ws = app_state.workspace()
+ws.refresh()
+active = ws.active()
+
+st.title("Train")
+settings, live = st.columns([1, 2.2], gap="large")
+
+with settings, st.container(border=True):
+    config = widgets.settings_ui(rows=len(data.x_train), disabled=active is not None)
+    b1, b2, b3 = st.columns(3)
+    if b1.button("Start", type="primary", disabled=config is None or active is not None, key="train_start"):
+        try:
+            ws.start(data, config)
+            st.rerun()
+        except (WorkspaceError, ValueError) as exc:
+            st.error(str(exc))
+    paused = active is not None and active.snapshot is not None and active.snapshot.status == "paused"
+    if b2.button("Resume" if paused else "Pause", disabled=active is None, key="train_pause"):
+        ws.resume() if paused else ws.pause()
+        st.rerun()
+    if b3.button("Stop", disabled=active is None, key="train_stop"):
+        ws.stop()
+        st.rerun()
+
+
+@st.fragment(run_every=0.8 if active is not None else None)
+def live_view() -> None:
+    """The run being trained (or the latest one), with the selected runs overlaid."""
+    ws.refresh()
+    now_active = ws.active()
+    if app_state.mark_live(now_active.run_id if now_active else None):
+        st.rerun()  # the run just ended: one full rerun refreshes the table and the controls
+    run = now_active or (ws.runs[max(ws.runs)] if ws.runs else None)
+    if run is None:
+        st.info("Pick a preset or your own settings and press **Start**. The charts fill in epoch by epoch.")
+        return
+    snap = run.snapshot
+    if run.live and snap is not None:
+        p = snap.progress
+        epoch = (p.epoch + 1) if p else 1
+        speed = f" · {snap.samples_per_sec:,.0f} samples/s" if snap.samples_per_sec else ""
+        left = f" · about {snap.seconds_left:.0f} s left" if snap.seconds_left is not None else ""
+        st.progress(
+            (p.batch / p.batches) if p else 0.0,
+            text=f"{run.name}: {snap.status}, epoch {epoch} of {run.config.epochs}, "
+            f"batch {p.batch if p else 0} of {p.batches if p else '…'}{speed}{left}",
+        )
+    elif run.status == "diverged":
+        st.error(f"{run.name} diverged: {run.message}")
+    elif run.status == "failed":
+        st.error(f"{run.name} failed: {run.message}")
+    elif run.history:
+        last = run.history[-1]
+        st.success(
+            f"{run.name} {run.status} after {len(run.history)} epochs: test accuracy {last.test_acc:.2%}, "
+            f"{last.test_errors} of {len(data.y_test):,} test digits misclassified."
+        )
+    overlays = [ws.runs[i] for i in app_state.selected_run_ids() if i in ws.runs and i != run.run_id]
+    series = charts.series_for([(r.name, r.history) for r in [run, *overlays]])
+    epochs = max(r.config.epochs for r in [run, *overlays])
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(charts.loss_figure(series, epochs), key="train_loss_chart")
+    c2.plotly_chart(charts.accuracy_figure(series, epochs), key="train_acc_chart")
+    weights = run.job.weights()[1] if run.live else (run.net.params if run.net is not None else None)
+    if weights is not None:
+        units = list(range(min(16, weights["W1"].shape[1])))
+        st.plotly_chart(charts.weights_figure(weights["W1"], units), key="train_weights_chart")
+
+
+with live:
+    live_view()
+
+st.subheader("Runs")
+upload = st.file_uploader("Add a model file (.npz) as a run", type=["npz"], key="train_model_upload")
+if upload is not None and app_state.new_upload(upload.file_id):
+    try:
+        added = ws.add_model(load_model(upload.getvalue(), name=upload.name), upload.name)
+        st.success(f"Loaded {upload.name} as {added.name}; it is now the current model.")
+    except ModelFileError as exc:
+        st.error(f"Not loaded, nothing changed: {exc}")
+
+current = ws.current()
+st.caption(
+    f"Current model, used by the other pages: **{current.name}** ({current.status}"
+    + (f", {current.test_acc:.2%} test accuracy)" if current.test_acc is not None else ")")
+    if current
+    else "No current model yet: it is the last run that finishes, or a model you add or choose below."
+)
+if not ws.runs:
+    st.caption("Every run of this session is kept here, with its settings and results.")
+else:
+    rows = [run.summary() for run in ws.runs.values()]
+    table = st.dataframe(rows, on_select="rerun", selection_mode="multi-row", key="train_runs_table", hide_index=True)
+    chosen = [rows[i]["run"] for i in table.selection.rows]
+    if chosen != app_state.selected_run_ids():
+        app_state.set_selected_run_ids(chosen)
+        st.rerun()
+    st.caption("Select runs to overlay their curves on the charts; select one to act on it.")
+    if len(chosen) == 1:
+        run = ws.runs[chosen[0]]
+        a1, a2, a3, a4 = st.columns(4)
+        if a1.button("Use as the current model", disabled=not run.usable, key="train_use_model"):
+            ws.set_current(run.run_id)
+            st.rerun()
+        a2.button("Load its settings", key="train_load_settings", disabled=active is not None,
+                  on_click=app_state.apply_settings, args=(run.config,))  # fmt: skip
+        if run.usable:
+            meta = {"test_acc": run.test_acc, "epochs_trained": len(run.history), "name": run.name}
+            model_file = model_bytes(run.net, run.config, meta)
+            a3.download_button("Download model (.npz)", model_file, f"mnist-run-{run.run_id}.npz", key="train_dl_model")
+        if run.history:
+            csv_text = history_csv(run.history)
+            a4.download_button("Download metrics (CSV)", csv_text, f"mnist-run-{run.run_id}.csv", key="train_dl_csv")

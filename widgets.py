@@ -1,0 +1,110 @@
+"""Widget helpers shared by the pages. Each `*_ui` function draws widgets and returns values."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import app_state
+from nets.config import ACTIVATIONS, INITS, LIMITS, LR_SCHEDULES, OPTIMIZERS, PRESETS, ConfigError, TrainConfig
+from nets.data import DataError
+
+
+def settings_ui(rows: int, disabled: bool = False) -> TrainConfig | None:
+    """Every knob of TrainConfig, bound to the URL; returns the config or None (error shown)."""
+    st.segmented_control(
+        "Preset",
+        list(PRESETS),
+        key="train_preset",
+        format_func={"seed": "seed (the notebook)", "fast": "fast", "best": "best"}.get,
+        on_change=lambda: (
+            st.session_state.get("train_preset") and app_state.apply_preset(st.session_state.train_preset)
+        ),
+        disabled=disabled,
+        help="Load a recipe into the controls below: the notebook's, a fast default, the most accurate.",
+    )
+    q = dict(bind="query-params", disabled=disabled)
+    c1, c2 = st.columns(2)
+    hidden = c1.select_slider("Hidden units", app_state.HIDDEN_SIZES, key="train_hidden", **q)
+    activation = c2.selectbox("Activation", ACTIVATIONS, key="train_activation", **q)
+    init = c1.selectbox("Initialisation", INITS, key="train_init", **q)
+    optimizer = c2.selectbox("Optimiser", OPTIMIZERS, key="train_optimizer", **q)
+    lr = st.select_slider(
+        "Learning rate (log scale)", app_state.LEARNING_RATES, key="train_lr", format_func=lambda v: f"{v:g}", **q
+    )
+    c1, c2 = st.columns(2)
+    schedule = c1.selectbox("Schedule", LR_SCHEDULES, key="train_schedule", **q)
+    momentum_max = app_state.UI_MAX["train_momentum"]
+    momentum_off = disabled or optimizer != "momentum"
+    momentum = c2.slider(
+        "Momentum", 0.0, momentum_max, step=0.01, key="train_momentum", **{**q, "disabled": momentum_off}
+    )
+    batch = c1.select_slider("Batch size", app_state.BATCH_SIZES, key="train_batch", **q)
+    epochs = c2.number_input("Epochs", 1, app_state.UI_MAX["train_epochs"], key="train_epochs", **q)
+    decay = c1.select_slider(
+        "Weight decay (L2)", app_state.WEIGHT_DECAYS, key="train_decay", format_func=lambda v: f"{v:g}", **q
+    )
+    shift = c2.slider("Shift digits by up to (px)", 0, int(LIMITS["augment_shift"][1]), key="train_shift", **q)
+    shuffle = c1.toggle("Shuffle every epoch", key="train_shuffle", **q)
+    seed = c2.number_input("Seed", 0, int(LIMITS["seed"][1]), key="train_seed", **q)
+    try:
+        config = TrainConfig(
+            hidden_size=int(hidden), activation=activation, init=init, optimizer=optimizer, learning_rate=float(lr),
+            lr_schedule=schedule, momentum=float(momentum), weight_decay=float(decay), batch_size=int(batch),
+            epochs=int(epochs), shuffle=bool(shuffle), augment_shift=int(shift), seed=int(seed),
+        )  # fmt: skip
+    except ConfigError as exc:
+        st.error(f"These settings cannot run: {exc}")
+        return None
+    if config.batch_size > rows:
+        st.error(f"Batch size {config.batch_size} is larger than the {rows:,} training images.")
+        return None
+    seconds = app_state.epoch_estimate(tuple(sorted(config.to_dict().items())), rows)
+    st.caption(f"About {seconds:.2f} s per epoch here, {seconds * config.epochs:.0f} s for {config.epochs} epochs.")
+    return config
+
+
+def require_data():
+    """MNIST for this page; while it is missing, the setup screen instead (and the page stops).
+
+    Every page calls this, not only the frame: a page can run without dashboard.py (the
+    first request of a fresh server to a page's URL, where Streamlit's legacy pages/ mode
+    runs the page file directly).
+    """
+    data = app_state.data()
+    if data is None:
+        data_setup_ui()
+    return data
+
+
+def data_setup_ui() -> None:
+    """Shown while MNIST is missing: download it with a progress bar, or take uploaded files."""
+    st.title("MNIST dashboard")
+    if app_state.download_allowed() and not app_state.download_failed():
+        bar = st.progress(0.0, text="MNIST is not on this machine yet: downloading it (about 11 MB)…")
+
+        def progress(name: str, done: int, total: int | None) -> None:
+            if total:
+                bar.progress(
+                    min(done / total, 1.0), text=f"Downloading {name}: {done / 1e6:.1f} of {total / 1e6:.1f} MB"
+                )
+
+        if app_state.download_data(progress) is None:
+            st.rerun()
+    st.error(f"MNIST is not available: {app_state.data_error()}")
+    st.markdown(
+        "Upload the four MNIST files (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, "
+        "`t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`, raw or `.gz`); they are checked and cached."
+    )
+    uploads = st.file_uploader("MNIST files", accept_multiple_files=True, key="home_data_upload")
+    if uploads and st.button("Use these files", type="primary"):
+        try:
+            installed = app_state.install_uploads({f.name: f.getvalue() for f in uploads})
+        except DataError as exc:
+            st.error(str(exc))
+        else:
+            st.success(f"Cached {', '.join(installed)}.")
+            st.rerun()
+    if app_state.download_allowed() and st.button("Try the download again"):
+        app_state.clear_download_error()
+        st.rerun()
+    st.stop()
