@@ -34,15 +34,17 @@ DOWNLOAD_ERROR = "data_download_error"  # why this session's download failed (st
 SELECTED_RUNS = "train_selected_runs"  # run ids whose curves are overlaid
 
 
-def init() -> None:
-    """Idempotent: every page calls it, so each page also works when opened first.
+def pages() -> list:
+    """The app's pages, in navigation order (dashboard.py routes over these)."""
+    return [
+        st.Page("pages/home.py", title="Overview", icon=":material/home:", default=True),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    ]
 
-    The Train page's controls start at the `fast` preset (set here, not as widget
-    defaults, so that presets and "load settings" can rewrite them without conflict).
-    """
+
+def init() -> None:
+    """Idempotent: every page calls it, so each page also works when opened first."""
     st.session_state.setdefault(SELECTED_RUNS, [])
-    for key, name in SETTING_KEYS.items():
-        st.session_state.setdefault(key, getattr(PRESETS["fast"], name))
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -135,6 +137,16 @@ def new_upload(file_id: str) -> bool:
         return False
     seen.add(file_id)
     return True
+
+
+def figure(signature: tuple, build):
+    """A figure built once per signature, per chart kind: a live view that reruns every
+    second re-sends the same object until its data really changes."""
+    cache = st.session_state.setdefault("figure_cache", {})
+    kind = signature[0]
+    if cache.get(kind, (None,))[0] != signature:
+        cache[kind] = (signature, build())
+    return cache[kind][1]
 
 
 def selected_run_ids() -> list[int]:

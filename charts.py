@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from nets.training import EpochMetrics
 
@@ -27,7 +28,7 @@ def series_for(runs: Sequence[tuple[str, Sequence[EpochMetrics]]]) -> list[Serie
     return [Series(label, history, PALETTE[i % len(PALETTE)]) for i, (label, history) in enumerate(runs)]
 
 
-def _lines(fig: go.Figure, s: Series, fields: Sequence[tuple[str, str, str]]) -> None:
+def _lines(fig: go.Figure, s: Series, fields: Sequence[tuple[str, str, str]], col: int, legend: bool) -> None:
     epochs = [m.epoch + 1 for m in s.history]  # "after k epochs", 1-based on the axis
     for field, name, dash in fields:
         fig.add_trace(
@@ -36,33 +37,35 @@ def _lines(fig: go.Figure, s: Series, fields: Sequence[tuple[str, str, str]]) ->
                 y=[getattr(m, field) for m in s.history],
                 mode="lines+markers",
                 name=f"{s.label} · {name}",
+                legendgroup=s.label,
+                showlegend=legend,
                 line=dict(color=s.color, dash=dash),
                 marker=dict(size=5),
-            )
+            ),
+            row=1,
+            col=col,
         )
 
 
-def loss_figure(series: Sequence[Series], epochs: int | None = None) -> go.Figure:
-    """Train (solid) and validation (dashed) cross-entropy by epoch, one colour per run."""
-    fig = go.Figure()
-    for s in series:
-        _lines(fig, s, [("train_loss", "train", "solid"), ("val_loss", "validation", "dash")])
-    fig.update_layout(title="Loss (cross-entropy)", xaxis_title="epoch", yaxis_title="loss", **LAYOUT)
-    if epochs:
-        fig.update_xaxes(range=[0.5, epochs + 0.5])
-    return fig
+LOSS_FIELDS = (("train_loss", "train", "solid"), ("val_loss", "validation", "dash"))
+ACCURACY_FIELDS = (("train_acc", "train", "solid"), ("val_acc", "validation", "dash"), ("test_acc", "test", "dot"))
 
 
-def accuracy_figure(series: Sequence[Series], epochs: int | None = None) -> go.Figure:
-    """Train (solid), validation (dashed) and test (dotted) accuracy by epoch."""
-    fig = go.Figure()
+def training_figure(series: Sequence[Series], epochs: int | None = None) -> go.Figure:
+    """Loss and accuracy by epoch, side by side; one colour per run, one dash per split.
+
+    Solid = train, dashed = validation, dotted = test. One figure, not two, because the
+    browser redraws it every second while a run trains.
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss (cross-entropy)", "Accuracy"), horizontal_spacing=0.1)
     for s in series:
-        _lines(
-            fig, s, [("train_acc", "train", "solid"), ("val_acc", "validation", "dash"), ("test_acc", "test", "dot")]
-        )
-    fig.update_layout(title="Accuracy", xaxis_title="epoch", yaxis_title="accuracy", yaxis_tickformat=".1%", **LAYOUT)
+        _lines(fig, s, LOSS_FIELDS, col=1, legend=False)
+        _lines(fig, s, ACCURACY_FIELDS, col=2, legend=True)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(tickformat=".1%", row=1, col=2)
     if epochs:
-        fig.update_xaxes(range=[0.5, epochs + 0.5])
+        fig.update_xaxes(range=[0.5, epochs + 0.5], dtick=1 if epochs <= 15 else None)
+    fig.update_layout(**{**LAYOUT, "height": 380})
     return fig
 
 
@@ -101,16 +104,22 @@ def weights_figure(W1: np.ndarray, units: Sequence[int], columns: int = 8) -> go
 
 
 def digits_figure(images: np.ndarray, labels: Sequence[str], columns: int = 10) -> go.Figure:
-    """A grid of 28x28 digits (N, 784) with a caption above each one, crisp (no smoothing)."""
-    n = len(images)
-    mosaic = tile(images.reshape(n, 28, 28), columns, gap=6, fill=1.0)
-    fig = go.Figure(go.Heatmap(z=mosaic, colorscale="gray_r", zmin=0, zmax=1, showscale=False, hoverinfo="skip"))
+    """A grid of 28x28 digits (N, 784), each captioned below, crisp (no smoothing)."""
+    n, gap = len(images), 12
+    rows = -(-n // columns)
+    mosaic = tile(images.reshape(n, 28, 28), columns, gap=gap, fill=0.0)
+    fig = go.Figure(
+        go.Heatmap(z=mosaic, colorscale="gray_r", zmin=0, zmax=1, showscale=False, hoverinfo="skip", zsmooth=False)
+    )
+    pitch = 28 + gap
     for i, label in enumerate(labels):
         r, c = divmod(i, columns)
-        fig.add_annotation(x=c * 34 + 13.5, y=r * 34 - 3, text=label, showarrow=False, font=dict(size=11))
-    fig.update_yaxes(autorange="reversed", visible=False, scaleanchor="x")
-    fig.update_xaxes(visible=False)
-    fig.update_layout(margin=dict(l=0, r=0, t=10, b=0), height=60 + 55 * (-(-n // columns)), plot_bgcolor="white")
+        fig.add_annotation(
+            x=c * pitch + 13.5, y=r * pitch + 28 + gap / 2, text=label, showarrow=False, font=dict(size=13)
+        )
+    fig.update_yaxes(range=[rows * pitch, -1], visible=False, scaleanchor="x")
+    fig.update_xaxes(range=[-1, columns * pitch - gap + 1], visible=False)
+    fig.update_layout(margin=dict(l=0, r=0, t=10, b=0), height=40 + 70 * rows, plot_bgcolor="white")
     return fig
 
 
@@ -118,4 +127,5 @@ def class_counts_figure(labels: np.ndarray, title: str) -> go.Figure:
     counts = np.bincount(labels, minlength=10)
     fig = go.Figure(go.Bar(x=[str(d) for d in range(10)], y=counts, text=counts, marker_color=PALETTE[0]))
     fig.update_layout(title=title, xaxis_title="digit", yaxis_title="images", **{**LAYOUT, "height": 300})
+    fig.update_xaxes(type="category")
     return fig

@@ -22,30 +22,35 @@ def settings_ui(rows: int, disabled: bool = False) -> TrainConfig | None:
         disabled=disabled,
         help="Load a recipe into the controls below: the notebook's, a fast default, the most accurate.",
     )
+    # Defaults are the fast preset: a URL carries only what differs from it.
     q = dict(bind="query-params", disabled=disabled)
+    f = PRESETS["fast"]
     c1, c2 = st.columns(2)
-    hidden = c1.select_slider("Hidden units", app_state.HIDDEN_SIZES, key="train_hidden", **q)
-    activation = c2.selectbox("Activation", ACTIVATIONS, key="train_activation", **q)
-    init = c1.selectbox("Initialisation", INITS, key="train_init", **q)
-    optimizer = c2.selectbox("Optimiser", OPTIMIZERS, key="train_optimizer", **q)
+    hidden = c1.select_slider("Hidden units", app_state.HIDDEN_SIZES, f.hidden_size, key="train_hidden", **q)
+    activation = c2.selectbox("Activation", ACTIVATIONS, ACTIVATIONS.index(f.activation), key="train_activation", **q)
+    init = c1.selectbox("Initialisation", INITS, INITS.index(f.init), key="train_init", **q)
+    optimizer = c2.selectbox("Optimiser", OPTIMIZERS, OPTIMIZERS.index(f.optimizer), key="train_optimizer", **q)
     lr = st.select_slider(
-        "Learning rate (log scale)", app_state.LEARNING_RATES, key="train_lr", format_func=lambda v: f"{v:g}", **q
-    )
+        "Learning rate (log scale)", app_state.LEARNING_RATES, f.learning_rate, key="train_lr",
+        format_func=lambda v: f"{v:g}", **q,
+    )  # fmt: skip
     c1, c2 = st.columns(2)
-    schedule = c1.selectbox("Schedule", LR_SCHEDULES, key="train_schedule", **q)
+    schedule = c1.selectbox("Schedule", LR_SCHEDULES, LR_SCHEDULES.index(f.lr_schedule), key="train_schedule", **q)
     momentum_max = app_state.UI_MAX["train_momentum"]
     momentum_off = disabled or optimizer != "momentum"
     momentum = c2.slider(
-        "Momentum", 0.0, momentum_max, step=0.01, key="train_momentum", **{**q, "disabled": momentum_off}
+        "Momentum", 0.0, momentum_max, f.momentum, 0.01, key="train_momentum", **{**q, "disabled": momentum_off}
     )
-    batch = c1.select_slider("Batch size", app_state.BATCH_SIZES, key="train_batch", **q)
-    epochs = c2.number_input("Epochs", 1, app_state.UI_MAX["train_epochs"], key="train_epochs", **q)
+    batch = c1.select_slider("Batch size", app_state.BATCH_SIZES, f.batch_size, key="train_batch", **q)
+    epochs = c2.number_input("Epochs", 1, app_state.UI_MAX["train_epochs"], f.epochs, key="train_epochs", **q)
     decay = c1.select_slider(
-        "Weight decay (L2)", app_state.WEIGHT_DECAYS, key="train_decay", format_func=lambda v: f"{v:g}", **q
-    )
-    shift = c2.slider("Shift digits by up to (px)", 0, int(LIMITS["augment_shift"][1]), key="train_shift", **q)
-    shuffle = c1.toggle("Shuffle every epoch", key="train_shuffle", **q)
-    seed = c2.number_input("Seed", 0, int(LIMITS["seed"][1]), key="train_seed", **q)
+        "Weight decay (L2)", app_state.WEIGHT_DECAYS, f.weight_decay, key="train_decay",
+        format_func=lambda v: f"{v:g}", **q,
+    )  # fmt: skip
+    shift_max = int(LIMITS["augment_shift"][1])
+    shift = c2.slider("Shift digits by up to (px)", 0, shift_max, f.augment_shift, key="train_shift", **q)
+    shuffle = c1.toggle("Shuffle", f.shuffle, key="train_shuffle", help="A fresh order of the digits every epoch", **q)
+    seed = c2.number_input("Seed", 0, int(LIMITS["seed"][1]), f.seed, key="train_seed", **q)
     try:
         config = TrainConfig(
             hidden_size=int(hidden), activation=activation, init=init, optimizer=optimizer, learning_rate=float(lr),

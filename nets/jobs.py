@@ -62,6 +62,7 @@ class TrainingJob:
         self._message = ""
         self._weights = self.net.copy_params()
         self._weights_version = 0
+        self._weights_at = time.monotonic()
         self._want_weights = threading.Event()
         self._batch_seconds: float | None = None  # smoothed time per batch
         self._last_batch_at: float | None = None
@@ -108,14 +109,17 @@ class TrainingJob:
                 samples_per_sec=(self.config.batch_size / self._batch_seconds) if self._batch_seconds else None,
             )
 
-    def weights(self) -> tuple[int, dict[str, np.ndarray]]:
-        """The latest published copy of the weights (version, params); asks for a fresher one.
+    def weights(self, max_age: float = 0.0) -> tuple[int, dict[str, np.ndarray]]:
+        """The latest published copy of the weights (version, params).
 
-        The copy is made by the training thread after its next batch, so a reader polling
-        once a second sees weights at most a second and a batch old.
+        When that copy is older than `max_age` seconds, asks the training thread for a
+        fresher one, made after its next batch: a reader polling every second with
+        max_age=3 sees weights at most about 4 s old, and costs one copy per 3 s.
+        Copies are also published after every epoch.
         """
-        self._want_weights.set()
         with self._lock:
+            if time.monotonic() - self._weights_at >= max_age:
+                self._want_weights.set()
             return self._weights_version, self._weights
 
     # --- the thread ---------------------------------------------------------------------------
@@ -153,6 +157,7 @@ class TrainingJob:
         with self._lock:
             self._weights = copy
             self._weights_version += 1
+            self._weights_at = time.monotonic()
 
     def _set(self, status: str, message: str = "") -> None:
         with self._lock:

@@ -64,12 +64,17 @@ class Run:
     def train_seconds(self) -> float:
         return sum(m.seconds for m in self.history)
 
+    @property
+    def samples_per_sec(self) -> float | None:
+        """Training rows per second over the whole run (None before the first epoch)."""
+        rows = sum(m.samples_per_sec * m.seconds for m in self.history)
+        return rows / self.train_seconds if self.train_seconds > 0 else None
+
     def summary(self) -> dict:
         """One row of the run table."""
         c = self.config
         return {
             "run": self.run_id,
-            "name": self.name,
             "status": self.status,
             "epochs": f"{len(self.history)}/{c.epochs}",
             "hidden": c.hidden_size,

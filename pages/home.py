@@ -3,12 +3,10 @@
 import numpy as np
 import streamlit as st
 
-import app_state
 import charts
-import widgets
+import frame
 
-app_state.init()
-data = widgets.require_data()
+data = frame.page_setup()
 
 st.title("MNIST, a two-layer net, and you")
 st.markdown(

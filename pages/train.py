@@ -4,12 +4,12 @@ import streamlit as st
 
 import app_state
 import charts
+import frame
 import widgets
 from nets.checkpoint import ModelFileError, load_model, model_bytes
 from nets.workspace import WorkspaceError, history_csv
 
-app_state.init()
-data = widgets.require_data()
+data = frame.page_setup()
 ws = app_state.workspace()
 ws.refresh()
 active = ws.active()
@@ -35,7 +35,7 @@ with settings, st.container(border=True):
         st.rerun()
 
 
-@st.fragment(run_every=0.8 if active is not None else None)
+@st.fragment(run_every=1.0 if active is not None else None)
 def live_view() -> None:
     """The run being trained (or the latest one), with the selected runs overlaid."""
     ws.refresh()
@@ -65,18 +65,22 @@ def live_view() -> None:
         last = run.history[-1]
         st.success(
             f"{run.name} {run.status} after {len(run.history)} epochs: test accuracy {last.test_acc:.2%}, "
-            f"{last.test_errors} of {len(data.y_test):,} test digits misclassified."
+            f"{last.test_errors} of {len(data.y_test):,} test digits misclassified. "
+            f"Training took {run.train_seconds:.2f} s ({run.samples_per_sec:,.0f} samples/s)."
         )
-    overlays = [ws.runs[i] for i in app_state.selected_run_ids() if i in ws.runs and i != run.run_id]
-    series = charts.series_for([(r.name, r.history) for r in [run, *overlays]])
-    epochs = max(r.config.epochs for r in [run, *overlays])
-    c1, c2 = st.columns(2)
-    c1.plotly_chart(charts.loss_figure(series, epochs), key="train_loss_chart")
-    c2.plotly_chart(charts.accuracy_figure(series, epochs), key="train_acc_chart")
-    weights = run.job.weights()[1] if run.live else (run.net.params if run.net is not None else None)
+    shown = [run, *(ws.runs[i] for i in app_state.selected_run_ids() if i in ws.runs and i != run.run_id)]
+    curves = app_state.figure(
+        ("curves", *((r.run_id, len(r.history)) for r in shown)),
+        lambda: charts.training_figure(
+            charts.series_for([(r.name, r.history) for r in shown]), max(r.config.epochs for r in shown)
+        ),
+    )
+    st.plotly_chart(curves, key="train_curves_chart")
+    version, weights = run.job.weights(max_age=3.0) if run.live else (-1, run.net.params if run.net else None)
     if weights is not None:
         units = list(range(min(16, weights["W1"].shape[1])))
-        st.plotly_chart(charts.weights_figure(weights["W1"], units), key="train_weights_chart")
+        figure = app_state.figure(("weights", run.run_id, version), lambda: charts.weights_figure(weights["W1"], units))
+        st.plotly_chart(figure, key="train_weights_chart")
 
 
 with live:
@@ -102,7 +106,15 @@ if not ws.runs:
     st.caption("Every run of this session is kept here, with its settings and results.")
 else:
     rows = [run.summary() for run in ws.runs.values()]
-    table = st.dataframe(rows, on_select="rerun", selection_mode="multi-row", key="train_runs_table", hide_index=True)
+    percent = st.column_config.NumberColumn(format="percent")
+    table = st.dataframe(
+        rows,
+        on_select="rerun",
+        selection_mode="multi-row",
+        key="train_runs_table",
+        hide_index=True,
+        column_config={"best val acc": percent, "test acc": percent, "lr": st.column_config.NumberColumn(format="%g")},
+    )
     chosen = [rows[i]["run"] for i in table.selection.rows]
     if chosen != app_state.selected_run_ids():
         app_state.set_selected_run_ids(chosen)

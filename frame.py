@@ -1,0 +1,66 @@
+"""The frame around every page: page config, navigation, data, the sidebar's status."""
+
+import streamlit as st
+
+import app_state
+import widgets
+
+
+def render():
+    """Draw the frame and return the page that navigation selected (dashboard.py runs it)."""
+    st.set_page_config(page_title="MNIST dashboard", page_icon=":material/neurology:", layout="wide")
+    app_state.init()
+    navigation = st.navigation(app_state.pages())
+    data = widgets.require_data()  # downloads, or offers an upload; stops the script until data exists
+    workspace = app_state.workspace()
+    workspace.refresh()
+    with st.sidebar:
+        if workspace.active() is not None:
+            # The status ticks while a run trains (every 2 s: the Train page has its own live
+            # view, and each tick costs the browser and the training a little).
+            st.fragment(sidebar_status, run_every=2.0)(data, training=True)
+        else:
+            sidebar_status(data, training=False)
+    return navigation
+
+
+def sidebar_status(data, training: bool) -> None:
+    """Data, current model and training progress."""
+    ws = app_state.workspace()
+    ws.refresh()
+    st.caption(f"**Data** · {len(data.x_train):,} train / {len(data.x_val):,} val / {len(data.x_test):,} test")
+    st.caption(f"from {data.source}")
+    current = ws.current()
+    if current is None:
+        st.caption("**Model** · none yet: train one on the Train page")
+    else:
+        acc = f", {current.test_acc:.2%} test accuracy" if current.test_acc is not None else ""
+        st.caption(f"**Model** · {current.name} ({current.status}{acc})")
+    active = ws.active()
+    if active is not None and active.snapshot is not None:
+        snap = active.snapshot
+        epoch = snap.progress.epoch + 1 if snap.progress else 1
+        st.caption(f"**Training** · {active.name}: {snap.status}, epoch {epoch} of {active.config.epochs}")
+        if snap.progress:
+            st.progress(snap.progress.batch / snap.progress.batches)
+    elif training:
+        st.rerun()  # the run just ended: redraw the page without the live tick
+
+
+def page_setup():
+    """The first line of every page: the app's state and the data (or the data setup).
+
+    With a folder named pages/, a fresh server treats its first request as a legacy
+    multipage app: a request for /train runs pages/train.py alone, without dashboard.py,
+    with Streamlit's own sidebar. Calling st.navigation switches the server out of that
+    mode for good, and one rerun then runs dashboard.py around the page that was asked
+    for. It costs nothing to lose: a first page load carries no click.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager, "uses_pages_directory", None):
+        st.navigation(app_state.pages(), position="hidden")
+        if not PagesManager.uses_pages_directory:  # rerun only if that really switched modes
+            st.rerun()
+    app_state.init()
+    return widgets.require_data()

@@ -1,0 +1,158 @@
+"""The dashboard in a real browser: live training, navigation while it trains, the run table.
+
+Debian's Chromium through Playwright, against `streamlit run dashboard.py` on 127.0.0.1.
+These tests skip only where no Chromium is installed and CI is not set; on CI they run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+from browser import browser_page, chromium_available, screenshot, serve, trace_lengths
+
+pytestmark = pytest.mark.skipif(
+    not chromium_available() and not os.environ.get("CI"), reason="no Chromium here: apt-get install chromium"
+)
+
+
+@pytest.fixture(scope="module")
+def server(mnist):
+    """One dashboard server on the real MNIST for this module's tests."""
+    env = {"MNIST_DIR": os.environ.get("MNIST_DIR", "")}
+    with serve(env) as handle:
+        yield handle
+
+
+def nav(page, title: str) -> None:
+    """Navigate with the app's own sidebar links, so the session (and its training) is kept."""
+    page.locator("[data-testid=stSidebarNav] a", has_text=title).click()
+
+
+def progress_text(page) -> str:
+    """The Train page's progress text ('' when none); read in one step, so no detach races."""
+    return page.evaluate(
+        "() => { const p = document.querySelector('[data-testid=stMain] [data-testid=stProgress]');"
+        " return p ? p.innerText : ''; }"
+    )
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def test_train_two_epochs_live_and_navigate_while_training(server):
+    """The fast preset for 2 epochs, batch 16 so that each epoch outlasts one chart refresh."""
+    with browser_page() as page:
+        page.goto(server.url)
+        page.get_by_text("MNIST, a two-layer net, and you").wait_for(timeout=30_000)
+        page.locator(".st-key-home_samples .js-plotly-plot").wait_for(timeout=30_000)
+        screenshot(page, "overview")
+
+        # A shared link sets the controls (a new session, before anything trains).
+        page.goto(f"{server.url}/train?train_epochs=2&train_batch=16")
+        start = page.get_by_role("button", name="Start")
+        start.wait_for(timeout=30_000)
+        assert page.get_by_label("Epochs").input_value() == "2"
+        start.click()
+
+        seen: list[tuple[float, tuple[int, ...]]] = []  # (time, points per trace) at each change
+        progress: list[tuple[float, str]] = []  # (time, progress text) at each change
+        navigated = False
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            lengths = tuple(trace_lengths(page, "train_curves_chart"))
+            now = time.monotonic()
+            if lengths and (not seen or seen[-1][1] != lengths):
+                seen.append((now, lengths))
+            text = progress_text(page)
+            if text and (not progress or progress[-1][1] != text):
+                progress.append((now, text))
+            if lengths == (1,) * 5 and not navigated:
+                nav(page, "Overview")  # leave while it trains...
+                page.get_by_text("MNIST, a two-layer net, and you").wait_for(timeout=30_000)
+                nav(page, "Train")  # ...and come back to the same session
+                page.get_by_role("button", name="Start").wait_for(timeout=30_000)
+                navigated = True
+            if page.get_by_text(re.compile(r"run 1 finished after 2 epochs")).count():
+                break
+            page.wait_for_timeout(50)
+        else:
+            pytest.fail(f"training did not finish; charts seen: {seen}")
+
+        page.wait_for_timeout(300)  # the finishing render carries the last point too
+        seen.append((time.monotonic(), tuple(trace_lengths(page, "train_curves_chart"))))
+        assert navigated, f"never saw the chart with exactly one point per trace: {seen}"
+        grown = [lengths for _, lengths in seen if any(lengths)]
+        assert sorted(set(grown)) == [(1,) * 5, (2,) * 5] and grown[0] == (1,) * 5, seen  # point by point
+        assert len(progress) >= 2, progress  # the progress bar moved while it trained
+
+        table = page.locator(".st-key-train_runs_table")
+        table.wait_for(timeout=30_000)
+        assert "finished" in page.get_by_text(re.compile("Current model, used by the other pages")).inner_text()
+        success = page.get_by_text(re.compile(r"run 1 finished after 2 epochs: test accuracy (\d+\.\d+)%")).inner_text()
+        accuracy = float(re.search(r"test accuracy (\d+\.\d+)%", success).group(1))
+        assert accuracy > 95, success
+        assert "Data" in page.locator("[data-testid=stSidebar]").inner_text()
+        page.locator(".st-key-train_weights_chart .js-plotly-plot").wait_for(timeout=30_000)
+        screenshot(page, "train")
+
+
+def progress_changes(page, seconds: float) -> list[float]:
+    """Times at which the live progress text changed, polled every 20 ms for `seconds`."""
+    times, last = [], None
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        text = progress_text(page)
+        if text != last:
+            times.append(time.monotonic())
+            last = text
+        page.wait_for_timeout(20)
+    return times
+
+
+def test_live_refresh_then_closing_the_tab_stops_its_training(server):
+    """A long run refreshes about every second; when its tab closes, the server goes idle."""
+    with browser_page() as page:
+        page.goto(f"{server.url}/train?train_epochs=200&train_hidden=512")
+        start = page.get_by_role("button", name="Start")
+        start.wait_for(timeout=30_000)
+        start.click()
+        page.get_by_text(re.compile(r"run 1: running")).first.wait_for(timeout=30_000)
+        changes = progress_changes(page, 8.0)
+        ticks = [b - a for a, b in zip(changes, changes[1:], strict=False)][1:]  # the first is partial
+        assert len(ticks) >= 4 and statistics.median(ticks) <= 1.1, ticks
+        print(f"\nrefresh interval seen in the browser: median {statistics.median(ticks):.2f} s, {len(ticks)} ticks")
+        busy_start = cpu_seconds(server.pid)
+        time.sleep(1.0)
+        busy = cpu_seconds(server.pid) - busy_start
+        assert busy > 0.5, f"the server should be training (used {busy:.2f} CPU s in 1 s)"
+        page.close()  # the session disconnects; Streamlit releases it, and its Workspace
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        before = cpu_seconds(server.pid)
+        time.sleep(1.0)
+        idle = cpu_seconds(server.pid) - before
+        if idle < 0.1:
+            break
+    assert idle < 0.1, f"the server still used {idle:.2f} CPU s per s after the tab closed"
+
+
+def test_first_request_of_a_fresh_server_is_framed(mnist):
+    """A bookmarked /train on a just-started server: the frame, the app's navigation, a working Start."""
+    with serve({"MNIST_DIR": os.environ.get("MNIST_DIR", "")}) as fresh, browser_page() as page:
+        page.goto(f"{fresh.url}/train?train_epochs=1&train_hidden=64")
+        start = page.get_by_role("button", name="Start")
+        start.wait_for(timeout=30_000)
+        sidebar = page.locator("[data-testid=stSidebar]")
+        page.get_by_text(re.compile(r"Data · 55,000 train")).wait_for(timeout=30_000)
+        links = page.locator("[data-testid=stSidebarNav] a").all_inner_texts()
+        assert [re.sub(r"^\S+\s+", "", t).strip() for t in links] == ["Overview", "Train"], links
+        assert "dashboard" not in sidebar.inner_text()  # not Streamlit's legacy page list
+        start.click()  # the first click counts
+        page.get_by_text(re.compile(r"run 1 finished after 1 epochs")).wait_for(timeout=60_000)
