@@ -27,6 +27,7 @@ from nets.data import (
     install_files,
     load_mnist,
 )
+from nets.evaluation import evaluate
 from nets.training import estimate_epoch_seconds
 from nets.workspace import Run, Workspace
 
@@ -39,6 +40,7 @@ def pages() -> list:
     return [
         st.Page("pages/home.py", title="Overview", icon=":material/home:", default=True),
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/misclassified.py", title="Misclassified", icon=":material/error:"),
     ]
 
 
@@ -147,6 +149,19 @@ def figure(signature: tuple, build):
     if cache.get(kind, (None,))[0] != signature:
         cache[kind] = (signature, build())
     return cache[kind][1]
+
+
+def evaluation(view, data: Mnist):
+    """The test-set evaluation of a model view, computed once per model version.
+
+    Kept per session for the few latest versions (a training run makes new ones).
+    """
+    cache = st.session_state.setdefault("evaluations", {})
+    if view.key not in cache:
+        cache[view.key] = evaluate(view.net(), data.x_test, data.y_test)
+        for stale in list(cache)[:-3]:
+            del cache[stale]
+    return cache[view.key]
 
 
 def selected_run_ids() -> list[int]:

@@ -129,3 +129,119 @@ def class_counts_figure(labels: np.ndarray, title: str) -> go.Figure:
     fig.update_layout(title=title, xaxis_title="digit", yaxis_title="images", **{**LAYOUT, "height": 300})
     fig.update_xaxes(type="category")
     return fig
+
+
+def _click_targets(x: Sequence[float], y: Sequence[float], customdata: Sequence, size: int, hover: Sequence[str]):
+    """Invisible square markers over heatmap cells: Streamlit returns no selection for a
+    click on a heatmap, but does for a scatter, with each point's customdata."""
+    return go.Scatter(
+        x=list(x),
+        y=list(y),
+        mode="markers",
+        marker=dict(symbol="square", size=size, opacity=0.01, color="black"),
+        customdata=list(customdata),
+        hovertext=list(hover),
+        hoverinfo="text",
+        showlegend=False,
+    )
+
+
+def confusion_figure(cm: np.ndarray, selected: tuple[int, int] | None = None) -> go.Figure:
+    """The 10x10 confusion matrix (rows: truth, columns: prediction); click a cell to pick it.
+
+    Colour shows only the mistakes (the diagonal, ~1,000 each, would wash them out); every
+    cell shows its count.
+    """
+    n = cm.shape[0]
+    off = cm.astype(float)
+    np.fill_diagonal(off, np.nan)
+    fig = go.Figure(
+        go.Heatmap(
+            z=off, x=list(range(n)), y=list(range(n)), colorscale="Reds", showscale=False, hoverinfo="skip",
+            text=cm.tolist(), texttemplate="%{text}", xgap=1, ygap=1,
+        )
+    )  # fmt: skip
+    cells = [(i, j) for i in range(n) for j in range(n)]
+    fig.add_trace(
+        _click_targets(
+            [j for _, j in cells], [i for i, _ in cells], [[i, j] for i, j in cells], 30,
+            [f"true {i}, predicted {j}: {cm[i, j]} digits" for i, j in cells],
+        )
+    )  # fmt: skip
+    if selected is not None:
+        i, j = selected
+        fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5, line=dict(color="#1f77b4", width=3))
+    fig.update_xaxes(title="predicted", dtick=1, side="top", fixedrange=True, range=[-0.5, n - 0.5], showgrid=False,
+                     constrain="domain")  # fmt: skip
+    fig.update_yaxes(title="true", dtick=1, range=[n - 0.5, -0.5], fixedrange=True, scaleanchor="x", showgrid=False)
+    fig.update_layout(margin=dict(l=50, r=10, t=50, b=10), height=420, plot_bgcolor="white", dragmode=False)
+    return fig
+
+
+def per_class_figure(accuracy: np.ndarray) -> go.Figure:
+    digits = [str(d) for d in range(len(accuracy))]
+    fig = go.Figure(
+        go.Bar(x=digits, y=accuracy, text=[f"{a:.1%}" for a in accuracy], textposition="outside",
+               marker_color=PALETTE[0], hovertemplate="digit %{x}: %{y:.2%}<extra></extra>")
+    )  # fmt: skip
+    low = float(np.nanmin(accuracy)) if len(accuracy) else 0.0
+    fig.update_yaxes(range=[max(0.0, low - 0.05), 1.03], tickformat=".0%")
+    fig.update_xaxes(type="category", title="true digit")
+    fig.update_layout(title="Accuracy per digit", **{**LAYOUT, "height": 300})
+    return fig
+
+
+def digit_grid_figure(images: np.ndarray, captions: Sequence[str], indices: Sequence[int], columns: int = 10):
+    """Digits (N, 784) in a crisp grid, captioned; click one to select its test index."""
+    n, gap = len(images), 16
+    rows = max(1, -(-n // columns))
+    pitch = 28 + gap
+    mosaic = tile(images.reshape(n, 28, 28), columns, gap=gap, fill=0.0)
+    fig = go.Figure(
+        go.Heatmap(z=mosaic, colorscale="gray_r", zmin=0, zmax=1, showscale=False, hoverinfo="skip", zsmooth=False)
+    )
+    centres = [divmod(i, columns) for i in range(n)]
+    for (r, c), caption in zip(centres, captions, strict=True):
+        fig.add_annotation(x=c * pitch + 13.5, y=r * pitch + 28 + gap / 2, text=caption, showarrow=False,
+                           font=dict(size=11))  # fmt: skip
+    fig.add_trace(
+        _click_targets(
+            [c * pitch + 13.5 for _, c in centres], [r * pitch + 13.5 for r, _ in centres], list(indices), 40,
+            [f"test digit #{i}" for i in indices],
+        )
+    )  # fmt: skip
+    fig.update_yaxes(range=[rows * pitch, -1], visible=False, scaleanchor="x", fixedrange=True)
+    fig.update_xaxes(range=[-1, columns * pitch - gap + 1], visible=False, fixedrange=True)
+    fig.update_layout(margin=dict(l=0, r=0, t=0, b=0), height=20 + 76 * rows, plot_bgcolor="white", dragmode=False)
+    return fig
+
+
+def probability_figure(probs: np.ndarray, truth: int, predicted: int) -> go.Figure:
+    """The 10 class probabilities of one digit; the prediction red, the truth green."""
+    colors = [PALETTE[1] if d == predicted and d != truth else PALETTE[2] if d == truth else "#b0b0b0"
+              for d in range(len(probs))]  # fmt: skip
+    fig = go.Figure(
+        go.Bar(x=[str(d) for d in range(len(probs))], y=probs, marker_color=colors,
+               text=[f"{p:.0%}" if p >= 0.01 else "" for p in probs], textposition="outside")
+    )  # fmt: skip
+    fig.update_yaxes(range=[0, 1.12], tickformat=".0%", title="probability")
+    fig.update_xaxes(type="category", title="class")
+    fig.update_layout(title="What the net believes", **{**LAYOUT, "height": 300})
+    return fig
+
+
+def evidence_figure(image: np.ndarray, evidence: np.ndarray, toward: int, away_from: int) -> go.Figure:
+    """The digit and the pixels that pushed the net toward `toward` (red) rather than
+    `away_from` (blue), side by side, both 28x28 and crisp."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("The digit", f"Evidence for {toward} over {away_from}"),
+                        horizontal_spacing=0.04)  # fmt: skip
+    fig.add_trace(go.Heatmap(z=image.reshape(28, 28), colorscale="gray_r", zmin=0, zmax=1, showscale=False,
+                             hoverinfo="skip"), row=1, col=1)  # fmt: skip
+    limit = float(np.abs(evidence).max()) or 1.0
+    fig.add_trace(go.Heatmap(z=evidence.reshape(28, 28), colorscale="RdBu_r", zmin=-limit, zmax=limit,
+                             showscale=False, hovertemplate="%{z:.3f}<extra></extra>"), row=1, col=2)  # fmt: skip
+    fig.update_yaxes(autorange="reversed", visible=False, scaleanchor="x")
+    fig.update_yaxes(scaleanchor="x2", row=1, col=2)
+    fig.update_xaxes(visible=False)
+    fig.update_layout(margin=dict(l=0, r=0, t=30, b=0), height=300, plot_bgcolor="white")
+    return fig

@@ -46,3 +46,72 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: i
     return np.bincount(labels * num_classes + predictions, minlength=num_classes * num_classes).reshape(
         num_classes, num_classes
     )
+
+
+def per_class_accuracy(labels: np.ndarray, predictions: np.ndarray, num_classes: int = 10) -> np.ndarray:
+    """(num_classes,) fraction of each true class predicted right (NaN for an absent class)."""
+    totals = np.bincount(labels, minlength=num_classes)
+    right = np.bincount(labels[predictions == labels], minlength=num_classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return right / totals
+
+
+SORTS = ("index", "confidence", "margin")
+
+
+def misclassified(
+    ev: Evaluation, true: int | None = None, predicted: int | None = None, sort: str = "index"
+) -> np.ndarray:
+    """Indices of the wrong predictions, optionally of one true and/or predicted class.
+
+    sort: "index" (test order), "confidence" (most confident mistakes first: the
+    probability given to the wrong class), or "margin" (largest gap first between the
+    predicted class's probability and the true class's: how far from right).
+    """
+    preds = ev.predictions
+    mask = preds != ev.labels
+    if true is not None:
+        mask &= ev.labels == true
+    if predicted is not None:
+        mask &= preds == predicted
+    idx = np.flatnonzero(mask)
+    if sort == "confidence":
+        idx = idx[np.argsort(-ev.probs[idx, preds[idx]], kind="stable")]
+    elif sort == "margin":
+        margin = ev.probs[idx, preds[idx]] - ev.probs[idx, ev.labels[idx]]
+        idx = idx[np.argsort(-margin, kind="stable")]
+    elif sort != "index":
+        raise ValueError(f"sort must be one of {', '.join(SORTS)} (got {sort!r})")
+    return idx
+
+
+def unsure_correct(ev: Evaluation, true: int | None = None) -> np.ndarray:
+    """Indices of right predictions, least confident first (the near misses)."""
+    preds = ev.predictions
+    mask = preds == ev.labels
+    if true is not None:
+        mask &= ev.labels == true
+    idx = np.flatnonzero(mask)
+    return idx[np.argsort(ev.probs[idx, preds[idx]], kind="stable")]
+
+
+def runner_up(probs_row: np.ndarray) -> int:
+    """The second most probable class of one (C,) probability row."""
+    return int(np.argsort(probs_row)[-2])
+
+
+def evidence(net, x: np.ndarray, toward: int, away_from: int) -> np.ndarray:
+    """Input x gradient of (score[toward] - score[away_from]) for one image x (D,).
+
+    Positive pixels pushed the net toward `toward` (the prediction) rather than
+    `away_from` (the truth). For this net it is exact and cheap: one forward pass and the
+    chain rule back through W2, the activation and W1.
+    """
+    x = x.reshape(1, -1).astype(net.dtype)
+    activation = net.layers[1]
+    activation.forward(net.layers[0].forward(x))  # caches what the activation's backward needs
+    W1, W2 = net.params["W1"], net.params["W2"]
+    dh = (W2[:, toward] - W2[:, away_from])[None, :]  # d(score difference) / dh, (1, H)
+    da = activation.backward(dh)  # (1, H)
+    dx = da @ W1.T  # (1, D)
+    return (x * dx)[0]

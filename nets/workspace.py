@@ -93,6 +93,31 @@ class Run:
         }
 
 
+@dataclass(frozen=True)
+class ModelView:
+    """A model to inspect: a run's final weights, or a snapshot of a run still training.
+
+    `key` changes whenever the weights do, so results computed from a view can be cached
+    under it and never go stale.
+    """
+
+    key: tuple
+    label: str
+    run: Run
+    params: dict | None = None  # a live run's snapshot; None means run.net
+
+    @property
+    def live(self) -> bool:
+        return self.params is not None
+
+    def net(self) -> TwoLayerNet:
+        if self.params is None:
+            return self.run.net
+        net = TwoLayerNet.from_config(self.run.config)
+        net.set_params(self.params)  # copies: the training thread's arrays stay its own
+        return net
+
+
 class Workspace:
     """A user's runs. Not shared between users; safe to call from one thread at a time,
     while the jobs it owns train on their own threads."""
@@ -190,6 +215,24 @@ class Workspace:
 
     def finished_runs(self) -> list[Run]:
         return [run for run in self.runs.values() if run.usable]
+
+    def inspectable(self) -> list[ModelView]:
+        """Models worth inspecting: the current one first, then the run training now (as a
+        snapshot of its latest weights), then every other run with weights."""
+        views = []
+        current = self.current()
+        if current is not None:
+            views.append(ModelView(("run", current.run_id), f"{current.name} (current model)", current))
+        active = self.active()
+        if active is not None:
+            version, params = active.job.weights()
+            epochs = len(active.history)
+            label = f"{active.name} (training now: snapshot after {epochs} of {active.config.epochs} epochs)"
+            views.append(ModelView(("live", active.run_id, version), label, active, params))
+        for run in self.finished_runs():
+            if current is None or run.run_id != current.run_id:
+                views.append(ModelView(("run", run.run_id), f"{run.name} ({run.status})", run))
+        return views
 
 
 METRIC_FIELDS = [f.name for f in fields(EpochMetrics)]

@@ -127,3 +127,25 @@ def trace_lengths(page, key: str) -> list[int]:
         }""",
         key,
     )
+
+
+def plot_point(page, key: str, x: float, y: float) -> tuple[float, float]:
+    """Page coordinates of data point (x, y) in the Plotly chart drawn with `key`."""
+    return tuple(
+        page.evaluate(
+            """([key, x, y]) => {
+                const el = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+                const xa = el._fullLayout.xaxis, ya = el._fullLayout.yaxis, box = el.getBoundingClientRect();
+                return [box.left + xa._offset + xa.d2p(x), box.top + ya._offset + ya.d2p(y)];
+            }""",
+            [key, x, y],
+        )
+    )
+
+
+def plot_json(page, key: str, expression: str):
+    """Evaluate `expression` on the Plotly element `el` of the chart drawn with `key`."""
+    return page.evaluate(
+        f"key => {{ const el = document.querySelector(`.st-key-${{key}} .js-plotly-plot`); return {expression}; }}",
+        key,
+    )

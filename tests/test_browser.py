@@ -156,3 +156,30 @@ def test_first_request_of_a_fresh_server_is_framed(mnist):
         assert "dashboard" not in sidebar.inner_text()  # not Streamlit's legacy page list
         start.click()  # the first click counts
         page.get_by_text(re.compile(r"run 1 finished after 1 epochs")).wait_for(timeout=60_000)
+
+
+def test_misclassified_confusion_cell_filters_the_grid(server):
+    from browser import plot_json, plot_point
+
+    with browser_page(height=1200) as page:
+        page.goto(f"{server.url}/train?train_epochs=1")
+        page.get_by_role("button", name="Start").click()
+        page.get_by_text(re.compile(r"run 1 finished after 1 epochs")).wait_for(timeout=60_000)
+        nav(page, "Misclassified")
+        page.locator(".st-key-mis_confusion .js-plotly-plot").wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)  # let Plotly finish its layout before computing positions
+        counts = plot_json(page, "mis_confusion", "el.data[0].text")
+        i, j = max(((i, j) for i in range(10) for j in range(10) if i != j), key=lambda c: counts[c[0]][c[1]])
+        expected = counts[i][j]
+        page.mouse.click(*plot_point(page, "mis_confusion", j, i))
+        page.get_by_text(f"{expected:,} digits; showing").wait_for(timeout=30_000)
+        page.wait_for_timeout(500)
+        captions = plot_json(page, "mis_grid", "el.layout.annotations.map(a => a.text)")
+        assert len(captions) == min(expected, 40)
+        assert all(f" {i}→{j} " in c for c in captions), captions
+        first = int(captions[0].split()[0][1:])
+        page.wait_for_timeout(1000)
+        page.mouse.click(*plot_point(page, "mis_grid", 13.5, 13.5))  # the first digit of the grid
+        page.get_by_text(re.compile(rf"Test digit #{first}: truth {i}, the net said {j}")).wait_for(timeout=30_000)
+        page.locator(".st-key-mis_evidence .js-plotly-plot").wait_for(timeout=30_000)
+        screenshot(page, "misclassified")

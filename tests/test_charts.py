@@ -51,3 +51,18 @@ def test_digits_figure_captions_every_digit(rng):
 def test_class_counts():
     fig = charts.class_counts_figure(np.array([0, 1, 1, 9]), "t")
     assert list(fig.data[0].y) == [1, 2, 0, 0, 0, 0, 0, 0, 0, 1]
+
+
+def test_confusion_figure_clickable_cells_and_mistake_colours():
+    cm = np.arange(100).reshape(10, 10)
+    fig = charts.confusion_figure(cm, selected=(9, 4))
+    heat, targets = fig.data
+    assert np.isnan(np.array(heat.z, dtype=float)[3, 3]) and heat.text[9][4] == 94  # diagonal uncoloured
+    assert list(targets.customdata[94]) == [9, 4] and targets.x[94] == 4 and targets.y[94] == 9
+    assert fig.layout.shapes[0].x0 == 3.5 and fig.layout.shapes[0].y0 == 8.5  # the selected cell
+
+
+def test_digit_grid_click_targets_carry_test_indices(rng):
+    fig = charts.digit_grid_figure(rng.random((3, 784)), ["a", "b", "c"], [17, 5, 999], columns=2)
+    assert list(fig.data[1].customdata) == [17, 5, 999]
+    assert [a.text for a in fig.layout.annotations] == ["a", "b", "c"]

@@ -203,3 +203,36 @@ def test_a_bad_upload_caches_nothing(monkeypatch, tmp_path):
     assert "t10k-labels-idx1-ubyte: only 4 bytes, too short for an IDX labels header" in texts(at.error)
     assert not (tmp_path / "cache" / "t10k-labels-idx1-ubyte").exists()
     st.cache_resource.clear()
+
+
+def trained(app: AppTest) -> AppTest:
+    """The app after a 2-epoch run on the synthetic data."""
+    page(app, "pages/train.py")
+    app.number_input(key="train_epochs").set_value(2).run()
+    app.button(key="train_start").click().run()
+    run_until(app, lambda a: "finished after 2 epochs" in texts(a.success))
+    return app
+
+
+def test_misclassified_without_a_model_says_how_to_get_one(app):
+    page(app, "pages/misclassified.py")
+    assert "No model yet" in texts(app.info)
+
+
+def test_misclassified_page_filters_sorts_and_details(app):
+    page(trained(app), "pages/misclassified.py")
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Model"] == "run 1" and metrics["Test accuracy"].endswith("%")
+    errors = int(metrics["Misclassified"].split(" of ")[0])
+    assert f"{errors:,} digits; showing" in texts(app.caption) or errors == 0
+    app.selectbox(key="mis_sort").set_value("confidence").run()
+    app.selectbox(key="mis_true").set_value(3).run()
+    shown = int(texts(app.caption).split(" digits; showing")[0].split(" | ")[-1].replace(",", ""))
+    assert shown <= errors
+    app.segmented_control(key="mis_show").set_value("unsure").run()
+    assert app.selectbox(key="mis_pred").disabled
+    app.session_state["mis_selected"] = 5
+    app.run()
+    assert not app.exception
+    assert app.subheader[0].value.startswith("Test digit #5: truth ")
+    assert "Runner-up" in texts(app.caption)

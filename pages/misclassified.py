@@ -1,0 +1,107 @@
+"""Misclassified: where the net goes wrong on the test set, and why."""
+
+import streamlit as st
+
+import app_state
+import charts
+import frame
+from nets.evaluation import confusion_matrix, evidence, misclassified, per_class_accuracy, runner_up, unsure_correct
+
+PER_PAGE = 40
+ALL = "all"
+CLASSES = [ALL, *range(10)]
+SORT_LABELS = {"index": "test index", "confidence": "most confident first", "margin": "largest margin first"}
+
+data = frame.page_setup()
+ws = app_state.workspace()
+ws.refresh()
+views = ws.inspectable()
+
+st.title("Misclassified")
+if not views:
+    st.info("No model yet. Train one on the Train page (the fast preset takes seconds), or add a model file there.")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+labels = [v.label for v in views]
+label = st.selectbox("Model", labels, key="mis_model") if len(views) > 1 else labels[0]
+view = views[labels.index(label) if label in labels else 0]
+ev = app_state.evaluation(view, data)
+predictions = ev.predictions
+cm = confusion_matrix(ev.labels, predictions)
+
+if view.live:
+    st.caption(f"A snapshot of {view.run.name} while it trains: reload the page for a newer one.")
+c1, c2, c3 = st.columns(3)
+c1.metric("Model", view.run.name)
+c2.metric("Test accuracy", f"{ev.accuracy:.2%}")
+c3.metric("Misclassified", f"{ev.errors:,} of {len(ev.labels):,}")
+
+
+def pick_cell() -> None:
+    """A click on the confusion matrix filters the grid to that (true, predicted) pair."""
+    points = st.session_state["mis_confusion"].selection.points
+    if points:
+        true, predicted = points[0]["customdata"]
+        st.session_state.update(mis_true=true, mis_pred=predicted, mis_show="mistakes", mis_page=1)
+
+
+def pick_digit() -> None:
+    points = st.session_state["mis_grid"].selection.points
+    if points:
+        st.session_state["mis_selected"] = int(points[0]["customdata"])
+
+
+def reset_page() -> None:
+    st.session_state["mis_page"] = 1
+
+
+left, right = st.columns([1.1, 1])
+true = st.session_state.get("mis_true", ALL)
+pred = st.session_state.get("mis_pred", ALL)
+cell = (true, pred) if ALL not in (true, pred) else None
+left.plotly_chart(charts.confusion_figure(cm, cell), key="mis_confusion", on_select=pick_cell,
+                  selection_mode="points", config={"displayModeBar": False})  # fmt: skip
+left.caption("Rows: the true digit; columns: what the net said. Click a cell to see those digits.")
+right.plotly_chart(charts.per_class_figure(per_class_accuracy(ev.labels, predictions)), key="mis_per_class")
+
+f1, f2, f3, f4 = st.columns([1.4, 1, 1, 1.4])
+SHOW_LABELS = {"mistakes": "Mistakes", "unsure": "Right but unsure"}
+show = f1.segmented_control("Show", list(SHOW_LABELS), default="mistakes", key="mis_show", on_change=reset_page,
+                            format_func=SHOW_LABELS.get) or "mistakes"  # fmt: skip
+true = f2.selectbox("True digit", CLASSES, key="mis_true", on_change=reset_page)
+pred = f3.selectbox("Predicted", CLASSES, key="mis_pred", on_change=reset_page, disabled=show == "unsure")
+sort = f4.selectbox("Sort by", list(SORT_LABELS), format_func=SORT_LABELS.get, key="mis_sort", on_change=reset_page,
+                    disabled=show == "unsure")  # fmt: skip
+t = None if true == ALL else int(true)
+if show == "mistakes":
+    shown = misclassified(ev, t, None if pred == ALL else int(pred), sort)
+else:
+    shown = unsure_correct(ev, t)
+pages = max(1, -(-len(shown) // PER_PAGE))
+st.session_state["mis_page"] = min(st.session_state.get("mis_page", 1), pages)
+page = st.number_input(f"Page (of {pages})", 1, pages, key="mis_page")
+start = (page - 1) * PER_PAGE
+chosen = shown[start : start + PER_PAGE]
+st.caption(f"{len(shown):,} digits; showing {start + 1 if len(chosen) else 0}-{start + len(chosen)}. "
+           "Under each: #test index, truth → prediction, confidence. Click a digit for its details.")  # fmt: skip
+if len(chosen):
+    captions = [f"#{i} {ev.labels[i]}→{predictions[i]} {ev.probs[i, predictions[i]]:.0%}" for i in chosen]
+    st.plotly_chart(charts.digit_grid_figure(data.x_test[chosen], captions, chosen.tolist()), key="mis_grid",
+                    on_select=pick_digit, selection_mode="points", config={"displayModeBar": False})  # fmt: skip
+else:
+    st.info("No digits match these filters.")
+
+selected = st.session_state.get("mis_selected")
+if selected is not None and 0 <= selected < len(ev.labels):
+    truth, guess = int(ev.labels[selected]), int(predictions[selected])
+    other = runner_up(ev.probs[selected])
+    toward, away = (guess, truth) if guess != truth else (guess, other)
+    st.subheader(f"Test digit #{selected}: truth {truth}, the net said {guess} ({ev.probs[selected, guess]:.1%})")
+    st.caption(f"Runner-up: {other} ({ev.probs[selected, other]:.1%}).")
+    d1, d2 = st.columns([1.3, 1])
+    pixels = evidence(view.net(), data.x_test[selected], toward, away)
+    d1.plotly_chart(charts.evidence_figure(data.x_test[selected], pixels, toward, away), key="mis_evidence")
+    d1.caption(f"Red pixels pushed the net toward {toward}, blue ones toward {away} (input × gradient of the "
+               "difference of the two scores, exact for this net).")  # fmt: skip
+    d2.plotly_chart(charts.probability_figure(ev.probs[selected], truth, guess), key="mis_probs")
