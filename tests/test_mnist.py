@@ -1,6 +1,13 @@
 """Integration on the real MNIST (MNIST_DIR): the notebook's result and the fast preset's."""
 
+import numpy as np
+from conftest import ROOT
+from PIL import Image
+
+from nets.checkpoint import load_model
 from nets.config import PRESETS
+from nets.evaluation import evaluate
+from nets.preprocess import preprocess
 from nets.training import train
 from nets.two_layer_net import TwoLayerNet
 
@@ -35,3 +42,27 @@ def test_best_preset_reaches_98_4(mnist):
     net = TwoLayerNet.from_config(config)
     history = list(train(net, mnist, config))
     assert history[-1].test_acc >= 0.984, history[-1]
+
+
+PRETRAINED = ROOT / "models" / "pretrained.npz"
+
+
+def test_the_shipped_pretrained_model(mnist):
+    """Made by `python -m nets.train --preset fast --save models/pretrained.npz`."""
+    loaded = load_model(PRETRAINED)
+    assert PRETRAINED.stat().st_size < 1_000_000
+    assert evaluate(loaded.net, mnist.x_test, mnist.y_test).accuracy >= 0.975
+
+
+def test_the_canvas_path_costs_at_most_one_point(mnist):
+    """Test digits upscaled to 280x280 RGBA, as the canvas delivers a drawing, then preprocessed."""
+    net = load_model(PRETRAINED).net
+    n = 3000
+    inputs = []
+    for image in mnist.x_test[:n]:
+        big = Image.fromarray((image.reshape(28, 28) * 255).astype(np.uint8)).resize((280, 280), Image.BILINEAR)
+        rgba = np.dstack([np.asarray(big)] * 3 + [np.full((280, 280), 255, np.uint8)])
+        inputs.append(preprocess(rgba).x)
+    direct = evaluate(net, mnist.x_test[:n], mnist.y_test[:n]).accuracy
+    through_canvas = evaluate(net, np.stack(inputs), mnist.y_test[:n]).accuracy
+    assert direct - through_canvas <= 0.01, (direct, through_canvas)
