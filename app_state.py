@@ -13,9 +13,12 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
+from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
+from nets.checkpoint import LoadedModel, load_model
 from nets.config import PRESETS, TrainConfig
 from nets.data import (
     FILE_NAMES,
@@ -28,8 +31,9 @@ from nets.data import (
     load_mnist,
 )
 from nets.evaluation import evaluate
+from nets.preprocess import nearest, squared_norms, typical_stroke_widths
 from nets.training import estimate_epoch_seconds
-from nets.workspace import Run, Workspace
+from nets.workspace import ModelView, Run, Workspace
 
 DOWNLOAD_ERROR = "data_download_error"  # why this session's download failed (str), or absent
 SELECTED_RUNS = "train_selected_runs"  # run ids whose curves are overlaid
@@ -41,6 +45,7 @@ def pages() -> list:
         st.Page("pages/home.py", title="Overview", icon=":material/home:", default=True),
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
         st.Page("pages/misclassified.py", title="Misclassified", icon=":material/error:"),
+        st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
     ]
 
 
@@ -164,6 +169,71 @@ def evaluation(view, data: Mnist):
     return cache[view.key]
 
 
+PRETRAINED = Path(__file__).resolve().parent / "models" / "pretrained.npz"
+
+
+@st.cache_resource(scope="session", show_spinner=False)
+def _pretrained() -> LoadedModel:
+    """The shipped model, one copy per session: a net's layers cache their last input,
+    so two users must not predict through the same object at once."""
+    return load_model(PRETRAINED)
+
+
+def pretrained_view() -> ModelView:
+    loaded = _pretrained()
+    acc = loaded.meta.get("test_acc")
+    label = "pretrained (shipped" + (f", {acc:.2%} test accuracy)" if acc else ")")
+    return ModelView(key=("pretrained",), label=label, run=None, model=loaded.net)
+
+
+@st.cache_resource(show_spinner=False)
+def _training_norms(_data: Mnist, source: str) -> np.ndarray:
+    return squared_norms(_data.x_train)
+
+
+def nearest_training_digits(data: Mnist, x: np.ndarray, k: int = 8) -> np.ndarray:
+    """The k training digits closest to x in pixel space (norms computed once per process)."""
+    return nearest(x, data.x_train, _training_norms(data, data.source), k)
+
+
+@st.cache_resource(show_spinner=False)
+def _stroke_range(_data: Mnist, source: str) -> tuple[float, float]:
+    return typical_stroke_widths(_data.x_train)
+
+
+def mnist_stroke_range(data: Mnist) -> tuple[float, float]:
+    """MNIST's typical stroke widths (5th, 95th percentile), measured once per process."""
+    return _stroke_range(data, data.source)
+
+
+def canvas_key() -> str:
+    """The drawing canvas's key; a new one clears the canvas."""
+    return f"draw_canvas_{st.session_state.setdefault('draw_canvas_generation', 0)}"
+
+
+def clear_drawing() -> None:
+    st.session_state["draw_canvas_generation"] = st.session_state.get("draw_canvas_generation", 0) + 1
+    st.session_state.pop("draw_drawing", None)
+    st.session_state.pop("draw_input", None)
+
+
+def drawing() -> dict | None:
+    """The drawing as the canvas last sent it (Fabric.js JSON), to restore it on return."""
+    return st.session_state.get("draw_drawing")
+
+
+def remember_drawing(json_data: dict | None, processed) -> None:
+    if json_data is not None:
+        st.session_state["draw_drawing"] = json_data
+    if processed is not None:
+        st.session_state["draw_input"] = processed
+
+
+def drawn_input():
+    """The last preprocessed drawing (survives a return to the page before the next stroke)."""
+    return st.session_state.get("draw_input")
+
+
 def selected_run_ids() -> list[int]:
     return list(st.session_state.get(SELECTED_RUNS, []))
 
@@ -201,7 +271,7 @@ def apply_settings(config: TrainConfig) -> None:
     for key, name in SETTING_KEYS.items():
         value = getattr(config, name)
         if key in CHOICES:
-            value = nearest(CHOICES[key], value)
+            value = nearest_choice(CHOICES[key], value)
         elif key in UI_MAX:
             value = min(value, UI_MAX[key])
         st.session_state[key] = value
@@ -221,7 +291,7 @@ CHOICES = {
 UI_MAX = {"train_epochs": 200, "train_momentum": 0.99}
 
 
-def nearest(options: tuple, value: float) -> float:
+def nearest_choice(options: tuple, value: float) -> float:
     """The option closest to `value` on a log scale (0 is its own option)."""
     if value == 0 and 0 in options:
         return 0

@@ -216,10 +216,11 @@ def digit_grid_figure(images: np.ndarray, captions: Sequence[str], indices: Sequ
     return fig
 
 
-def probability_figure(probs: np.ndarray, truth: int, predicted: int) -> go.Figure:
-    """The 10 class probabilities of one digit; the prediction red, the truth green."""
-    colors = [PALETTE[1] if d == predicted and d != truth else PALETTE[2] if d == truth else "#b0b0b0"
-              for d in range(len(probs))]  # fmt: skip
+def probability_figure(probs: np.ndarray, truth: int | None, predicted: int) -> go.Figure:
+    """The 10 class probabilities of one digit; a wrong prediction red, the truth (or, with
+    no truth known, the prediction) green."""
+    right = predicted if truth is None else truth
+    colors = [PALETTE[2] if d == right else PALETTE[1] if d == predicted else "#b0b0b0" for d in range(len(probs))]
     fig = go.Figure(
         go.Bar(x=[str(d) for d in range(len(probs))], y=probs, marker_color=colors,
                text=[f"{p:.0%}" if p >= 0.01 else "" for p in probs], textposition="outside")
@@ -244,4 +245,16 @@ def evidence_figure(image: np.ndarray, evidence: np.ndarray, toward: int, away_f
     fig.update_yaxes(scaleanchor="x2", row=1, col=2)
     fig.update_xaxes(visible=False)
     fig.update_layout(margin=dict(l=0, r=0, t=30, b=0), height=300, plot_bgcolor="white")
+    return fig
+
+
+def input_figure(x: np.ndarray, height: int = 280) -> go.Figure:
+    """The 28x28 image the net receives, large and crisp (one square per pixel)."""
+    hover = "row %{y}, col %{x}: %{z:.2f}<extra></extra>"
+    fig = go.Figure(
+        go.Heatmap(z=x.reshape(28, 28), colorscale="gray", zmin=0, zmax=1, showscale=False, hovertemplate=hover)
+    )
+    fig.update_yaxes(autorange="reversed", visible=False, scaleanchor="x", constrain="domain")
+    fig.update_xaxes(visible=False, constrain="domain")
+    fig.update_layout(margin=dict(l=0, r=0, t=0, b=0), height=height, width=height, plot_bgcolor="black")
     return fig

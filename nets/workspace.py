@@ -103,14 +103,21 @@ class ModelView:
 
     key: tuple
     label: str
-    run: Run
+    run: Run | None  # None for a model that is not one of the user's runs (the shipped one)
     params: dict | None = None  # a live run's snapshot; None means run.net
+    model: TwoLayerNet | None = None  # a model of its own, when run is None
 
     @property
     def live(self) -> bool:
-        return self.params is not None
+        return self.run is not None and self.params is not None
+
+    @property
+    def name(self) -> str:
+        return self.run.name if self.run is not None else self.label
 
     def net(self) -> TwoLayerNet:
+        if self.model is not None:
+            return self.model
         if self.params is None:
             return self.run.net
         net = TwoLayerNet.from_config(self.run.config)

@@ -149,3 +149,13 @@ def plot_json(page, key: str, expression: str):
         f"key => {{ const el = document.querySelector(`.st-key-${{key}} .js-plotly-plot`); return {expression}; }}",
         key,
     )
+
+
+def draw_stroke(page, key: str, points: list[tuple[float, float]]) -> None:
+    """Draw one stroke through `points` (canvas pixels) on the canvas with `key`, by mouse."""
+    box = page.locator(f".st-key-{key} canvas.upper-canvas").bounding_box()
+    page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(box["x"] + x, box["y"] + y, steps=8)
+    page.mouse.up()

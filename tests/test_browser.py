@@ -6,6 +6,7 @@ These tests skip only where no Chromium is installed and CI is not set; on CI th
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import statistics
@@ -152,7 +153,9 @@ def test_first_request_of_a_fresh_server_is_framed(mnist):
         sidebar = page.locator("[data-testid=stSidebar]")
         page.get_by_text(re.compile(r"Data · 55,000 train")).wait_for(timeout=30_000)
         links = page.locator("[data-testid=stSidebarNav] a").all_inner_texts()
-        assert [re.sub(r"^\S+\s+", "", t).strip() for t in links] == ["Overview", "Train"], links
+        assert [re.sub(r"^\S+\s+", "", t).strip() for t in links] == ["Overview", "Train", "Misclassified", "Draw"], (
+            links
+        )
         assert "dashboard" not in sidebar.inner_text()  # not Streamlit's legacy page list
         start.click()  # the first click counts
         page.get_by_text(re.compile(r"run 1 finished after 1 epochs")).wait_for(timeout=60_000)
@@ -183,3 +186,53 @@ def test_misclassified_confusion_cell_filters_the_grid(server):
         page.get_by_text(re.compile(rf"Test digit #{first}: truth {i}, the net said {j}")).wait_for(timeout=30_000)
         page.locator(".st-key-mis_evidence .js-plotly-plot").wait_for(timeout=30_000)
         screenshot(page, "misclassified")
+
+
+DIGITS = {
+    "1": [(140, 40), (140, 240)],
+    "7": [(70, 60), (210, 60), (120, 250)],
+    "0": [(140 + 70 * math.sin(2 * math.pi * k / 24), 140 - 100 * math.cos(2 * math.pi * k / 24)) for k in range(25)],
+}
+
+
+def test_draw_digits_with_the_mouse(server):
+    """A 1, a 7 and a 0 drawn by mouse on the shipped model; the drawing survives leaving the page."""
+    from browser import draw_stroke
+
+    latencies = {}
+    with browser_page(height=1200) as page:
+        page.goto(f"{server.url}/draw")
+        canvas = page.locator(".st-key-draw_canvas_0 canvas.upper-canvas")
+        canvas.wait_for(timeout=30_000)
+        page.get_by_text("Draw a digit: the net's reading appears here").wait_for(timeout=30_000)
+        read = {}
+        for generation, (digit, points) in enumerate(DIGITS.items()):
+            key = f"draw_canvas_{generation}"
+            page.locator(f".st-key-{key} canvas.upper-canvas").wait_for(timeout=30_000)
+            page.wait_for_timeout(300)
+            draw_stroke(page, key, points)
+            started = time.monotonic()
+            page.locator(".draw-guess").wait_for(timeout=30_000)
+            latencies[digit] = time.monotonic() - started
+            read[digit] = page.locator(".draw-guess").inner_text().strip()
+            screenshot(page, f"draw_{digit}")
+            if digit != "0":
+                page.get_by_role("button", name="Clear").click()
+                page.get_by_text("Draw a digit: the net's reading appears here").wait_for(timeout=30_000)
+        print(f"\npredictions {read}; mouse-up to prediction {latencies}")
+        assert read == {d: d for d in DIGITS}, read
+        assert max(latencies.values()) < 3.0, latencies
+
+        nav(page, "Overview")  # leave and come back: the 0 and its reading are still there
+        page.get_by_text("MNIST, a two-layer net, and you").wait_for(timeout=30_000)
+        nav(page, "Draw")
+        page.locator(".draw-guess").wait_for(timeout=30_000)
+        assert page.locator(".draw-guess").inner_text().strip() == "0"
+        page.locator(".st-key-draw_canvas_2 canvas.upper-canvas").wait_for(timeout=30_000)
+        page.wait_for_timeout(500)
+        lit = page.locator(".st-key-draw_canvas_2 canvas.dc-canvas.lower-canvas").evaluate(
+            """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                      let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 128) n++; return n; }"""
+        )  # the canvas lives in a shadow root: a Playwright locator pierces it, querySelector does not
+        assert lit > 1000, f"the restored canvas shows {lit} bright pixels"
+        screenshot(page, "draw")

@@ -236,3 +236,76 @@ def test_misclassified_page_filters_sorts_and_details(app):
     assert not app.exception
     assert app.subheader[0].value.startswith("Test digit #5: truth ")
     assert "Runner-up" in texts(app.caption)
+
+
+def canvas_value(draw) -> dict:
+    """What the canvas component sends after a stroke: Fabric JSON plus the PNG as a data URL."""
+    import base64
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (280, 280), (0, 0, 0, 255))
+    draw(ImageDraw.Draw(image))
+    png = io.BytesIO()
+    image.save(png, format="PNG")
+    data_url = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
+    raw = {"version": "5.3.0", "objects": [{"type": "path", "stroke": "#FFFFFF"}], "background": "#000000"}
+    return {"drawing": {"raw": raw, "data": data_url}, "backgroundFit": None}
+
+
+def one(d):
+    d.line([(140, 40), (140, 240)], fill=(255, 255, 255, 255), width=18)
+
+
+def guess(at: AppTest) -> str | None:
+    found = [m.value for m in at.markdown if "draw-guess" in m.value]
+    return found[0].split(">")[1].split("<")[0] if found else None
+
+
+def bar_heights(at: AppTest, key: str) -> list[float]:
+    import json
+
+    chart = next(el for el in at.get("plotly_chart") if key in str(el.proto))
+    return json.loads(chart.proto.spec)["data"][0]["y"]
+
+
+def test_draw_empty_canvas_asks_for_a_digit(app):
+    page(app, "pages/draw.py")
+    assert "Draw a digit" in texts(app.info)
+    assert app.selectbox(key="draw_model").value.startswith("pretrained (shipped")
+    assert guess(app) is None
+
+
+def test_draw_reads_an_injected_drawing_and_keeps_it(app):
+    page(app, "pages/draw.py")
+    app.session_state["draw_canvas_0"] = canvas_value(one)
+    app.run()
+    assert not app.exception
+    assert guess(app) == "1"
+    assert "sure" in texts(app.caption)
+    assert "Stroke width" in texts(app.caption) or "Your stroke is" in texts(app.warning)
+    page(app, "pages/home.py")
+    page(app, "pages/draw.py")  # back again: the drawing and its reading are kept
+    assert guess(app) == "1"
+    app.button(key="draw_clear").click().run()
+    assert guess(app) is None and "Draw a digit" in texts(app.info)
+
+
+def test_draw_rescores_on_the_live_weights_of_a_training_run(app):
+    page(app, "pages/train.py")
+    app.number_input(key="train_epochs").set_value(200).run()
+    app.select_slider(key="train_batch").set_value(1).run()
+    app.button(key="train_start").click().run()
+    page(app, "pages/draw.py")
+    live = [o for o in app.selectbox(key="draw_model").options if "training now" in o]
+    assert live and app.selectbox(key="draw_model").value == live[0]  # the live run is offered first
+    app.session_state["draw_canvas_0"] = canvas_value(one)
+    app.run()
+    assert "run 1, live:" in texts(app.caption)
+    first = bar_heights(app, "draw_probs")
+    time.sleep(1.5)
+    run_until(app, lambda a: bar_heights(a, "draw_probs") != first)  # newer weights, new reading
+    app.switch_page("pages/train.py")
+    app.run()
+    app.button(key="train_stop").click().run()

@@ -1,0 +1,79 @@
+"""Draw: draw a digit, watch the net read it, even while it trains."""
+
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+import app_state
+import charts
+import frame
+from nets.preprocess import Preprocessed, preprocess
+
+data = frame.page_setup()
+ws = app_state.workspace()
+ws.refresh()
+views = [*ws.inspectable(), app_state.pretrained_view()]
+
+st.title("Draw")
+labels = [v.label for v in views]
+label = st.selectbox("Model predicting", labels, key="draw_model",
+                     help="A run training now predicts with its latest weights, refreshed every second.")  # fmt: skip
+view = views[labels.index(label)]
+
+pad, right = st.columns([1, 1.6], gap="large")
+with pad:
+    st.caption("Draw one digit, large, in the black square. Undo, redo and reset are on the canvas's toolbar.")
+    brush = st.slider("Brush", 8, 32, 18, key="draw_brush")
+    result = st_canvas(
+        stroke_width=brush, stroke_color="#FFFFFF", background_color="#000000", height=280, width=280,
+        drawing_mode="freedraw", return_image_data=True, initial_drawing=app_state.drawing(),
+        key=app_state.canvas_key(),
+    )  # fmt: skip
+    image = result.image_data
+    app_state.remember_drawing(result.json_data, preprocess(image) if image is not None else None)
+    st.button("Clear", on_click=app_state.clear_drawing, key="draw_clear", icon=":material/delete:")
+
+drawn: Preprocessed = app_state.drawn_input() or Preprocessed(None)
+
+
+@st.fragment(run_every=1.0 if view.live else None)
+def prediction() -> None:
+    """The net's reading of the drawing; re-scored every second while the model trains."""
+    current = next((v for v in [*ws.inspectable(), app_state.pretrained_view()] if v.label == label), view)
+    if drawn.empty:
+        st.info("Draw a digit: the net's reading appears here after every stroke.")
+        return
+    probs = current.net().probabilities(drawn.x[None, :])[0]
+    guess = int(probs.argmax())
+    c1, c2 = st.columns([1, 2])
+    c1.caption("The net reads")
+    c1.markdown(
+        f"<div class='draw-guess' style='font-size:6.5rem;font-weight:700;line-height:1'>{guess}</div>",
+        unsafe_allow_html=True,
+    )  # an int of our own making: nothing from the user is rendered as HTML
+    c1.caption(f"{probs[guess]:.1%} sure")
+    if current.live:
+        c1.caption(f"{current.run.name}, live: {len(current.run.history)} of {current.run.config.epochs} epochs done.")
+    c2.plotly_chart(charts.probability_figure(probs, None, guess), key="draw_probs", config={"displayModeBar": False})
+
+
+with right:
+    prediction()
+
+if not drawn.empty:
+    what, why = st.columns([1, 1.6], gap="large")
+    what.markdown("**What the net sees** (28×28, as MNIST made its digits)")
+    what.plotly_chart(charts.input_figure(drawn.x), key="draw_input", width="content", config={"displayModeBar": False})
+    with why:
+        st.markdown("**Closest training digits** (in pixel space), with their labels")
+        neighbours = app_state.nearest_training_digits(data, drawn.x)
+        labels_ = [str(data.y_train[i]) for i in neighbours]
+        st.plotly_chart(charts.digits_figure(data.x_train[neighbours], labels_, columns=8), key="draw_neighbours",
+                        config={"displayModeBar": False})  # fmt: skip
+        low, high = app_state.mnist_stroke_range(data)
+        width = drawn.stroke_width
+        advice = "thinner" if width > high else "thicker"
+        if not low * 0.75 <= width <= high * 1.25:
+            st.warning(f"Your stroke is {width:.1f} px wide once scaled to MNIST's size; MNIST's digits are "
+                       f"{low:.1f}-{high:.1f} px. A {advice} brush reads more like the training digits.")  # fmt: skip
+        else:
+            st.caption(f"Stroke width {width:.1f} px, within MNIST's usual {low:.1f}-{high:.1f} px.")
