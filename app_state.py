@@ -33,7 +33,7 @@ from nets.data import (
 from nets.evaluation import evaluate
 from nets.preprocess import nearest, squared_norms, typical_stroke_widths
 from nets.training import estimate_epoch_seconds
-from nets.workspace import ModelView, Run, Workspace
+from nets.workspace import ModelView, Workspace
 
 DOWNLOAD_ERROR = "data_download_error"  # why this session's download failed (str), or absent
 SELECTED_RUNS = "train_selected_runs"  # run ids whose curves are overlaid
@@ -119,12 +119,6 @@ def install_uploads(files: dict[str, bytes]) -> list[str]:
 def workspace() -> Workspace:
     """This session's Workspace; released (its training stopped) when the session ends."""
     return Workspace()
-
-
-def current_run() -> Run | None:
-    ws = workspace()
-    ws.refresh()
-    return ws.current()
 
 
 def mark_live(run_id: int | None) -> bool:
@@ -278,7 +272,8 @@ def apply_settings(config: TrainConfig) -> None:
 
 
 # The controls' choices, log-spaced where a knob is explored by factors (learning rate).
-LEARNING_RATES = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+# Up to the engine's limit of 10, so that people can watch a run diverge, and learn why.
+LEARNING_RATES = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 HIDDEN_SIZES = (16, 32, 64, 100, 128, 200, 256, 300, 400, 512, 800, 1024, 2048)
 BATCH_SIZES = (1, 8, 16, 32, 50, 64, 100, 128, 200, 256, 500, 1000, 2000, 5000)
 WEIGHT_DECAYS = (0.0, 1e-5, 1e-4, 5e-4, 1e-3, 1e-2)

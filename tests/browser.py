@@ -159,3 +159,24 @@ def draw_stroke(page, key: str, points: list[tuple[float, float]]) -> None:
     for x, y in points[1:]:
         page.mouse.move(box["x"] + x, box["y"] + y, steps=8)
     page.mouse.up()
+
+
+@contextlib.contextmanager
+def chromium():
+    """Headless Chromium; each browser.new_page() is a new context, i.e. a new user session."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process now, in MB (VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")

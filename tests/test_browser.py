@@ -236,3 +236,46 @@ def test_draw_digits_with_the_mouse(server):
         )  # the canvas lives in a shadow root: a Playwright locator pierces it, querySelector does not
         assert lit > 1000, f"the restored canvas shows {lit} bright pixels"
         screenshot(page, "draw")
+
+
+def test_three_users_train_at_once_without_cross_talk(mnist):
+    """Three browser sessions on one fresh server, each training its own net at the same time."""
+    from browser import chromium, rss_mb
+
+    with serve({"MNIST_DIR": os.environ.get("MNIST_DIR", "")}) as fresh, chromium() as browser:
+        pages = [browser.new_page(viewport={"width": 1400, "height": 1000}) for _ in range(3)]
+        memory = {}
+        for n, (page, hidden) in enumerate(zip(pages, [64, 128, 256], strict=True), start=1):
+            page.goto(f"{fresh.url}/train?train_hidden={hidden}&train_epochs=2")
+            page.get_by_role("button", name="Start").click()
+            page.get_by_text(re.compile(r"run 1: running")).first.wait_for(timeout=30_000)
+            if n == 1:
+                page.get_by_text(re.compile(r"run 1 finished after 2 epochs")).wait_for(timeout=120_000)
+                memory[1] = rss_mb(fresh.pid)  # one session, its run done
+        for page in pages:
+            page.get_by_text(re.compile(r"run 1 finished after 2 epochs")).wait_for(timeout=120_000)
+            assert page.get_by_text(re.compile(r"\brun 2\b")).count() == 0  # its own numbering: no one else's runs
+            assert "Current model, used by the other pages: run 1" in page.locator("[data-testid=stMain]").inner_text()
+        memory[3] = rss_mb(fresh.pid)
+        print(f"\nserver memory: {memory[1]:.0f} MB with one session, {memory[3]:.0f} MB with three")
+        # MNIST (about 220 MB as float32) is held once: two more sessions cost far less than a copy.
+        assert memory[3] - memory[1] < 150, memory
+
+
+def test_reloading_the_page_stops_the_old_sessions_training(server):
+    """A reload is a new session: the old one ends, and its training with it."""
+    with browser_page() as page:
+        page.goto(f"{server.url}/train?train_epochs=200&train_hidden=512")
+        page.get_by_role("button", name="Start").click()
+        page.get_by_text(re.compile(r"run 1: running")).first.wait_for(timeout=30_000)
+        page.reload()
+        page.get_by_role("button", name="Start").wait_for(timeout=30_000)
+        assert page.get_by_text(re.compile(r"run 1")).count() == 0  # a new session, with no runs
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            before = cpu_seconds(server.pid)
+            time.sleep(1.0)
+            idle = cpu_seconds(server.pid) - before
+            if idle < 0.1:
+                break
+        assert idle < 0.1, f"the server still used {idle:.2f} CPU s per s after the reload"

@@ -1,0 +1,166 @@
+"""Odd input, several users, and the server's settings: each case ends well, and says why."""
+
+import gzip
+import struct
+import subprocess
+import sys
+import time
+import tomllib
+
+import pytest
+import streamlit as st
+from conftest import ROOT, synthetic_idx_files, write_mnist_dir
+from streamlit.testing.v1 import AppTest
+
+from nets.data import TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, DataError, install_files
+
+# --- bad MNIST files on the command line: exit 2, one line naming the file and the fault -------
+
+GOOD = synthetic_idx_files(n_train=5010, n_test=20)
+FAULTS = {
+    "wrong magic": (TRAIN_IMAGES, struct.pack(">I", 2049) + GOOD[TRAIN_IMAGES][4:], "wrong magic number 2049"),
+    "wrong dimensions": (
+        TRAIN_IMAGES,
+        GOOD[TRAIN_IMAGES][:8] + struct.pack(">II", 32, 32) + GOOD[TRAIN_IMAGES][16:],
+        "images are 32x32",
+    ),
+    "truncated": (TEST_LABELS, GOOD[TEST_LABELS][:-3], "truncated"),
+    "trailing bytes": (TEST_LABELS, GOOD[TEST_LABELS] + b"\0", "1 unexpected bytes"),
+    "counts disagree": (TRAIN_LABELS, struct.pack(">II", 2049, 5009) + bytes(5009), "5009 labels for 5010 images"),
+    "label outside 0-9": (TEST_LABELS, struct.pack(">II", 2049, 20) + bytes([3] * 19 + [10]), "label 10 at index 19"),
+    "empty file": (TEST_LABELS, b"", "the file is empty"),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_cli_refuses_each_bad_file_with_one_line(tmp_path, fault):
+    name, content, message = FAULTS[fault]
+    write_mnist_dir(tmp_path, {**GOOD, name: content}, gz=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "nets.train", "--data-dir", str(tmp_path), "--epochs", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    line = result.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line and name in line and message in line, line
+
+
+def test_cli_refuses_a_gz_that_is_not_gzip(tmp_path):
+    write_mnist_dir(tmp_path, GOOD)
+    (tmp_path / f"{TEST_LABELS}.gz").write_bytes(b"<html>503</html>")
+    result = subprocess.run(
+        [sys.executable, "-m", "nets.train", "--data-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 2 and f"{TEST_LABELS}.gz: not a gzip file" in result.stderr
+
+
+# --- uploads write only into the cache, under the project's own names ---------------------------
+
+
+def test_upload_names_cannot_escape_the_cache(tmp_path):
+    cache = tmp_path / "cache"
+    installed = install_files({f"../../{TRAIN_LABELS}": GOOD[TRAIN_LABELS]}, cache)
+    assert installed == [TRAIN_LABELS] and sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [TRAIN_LABELS]
+    with pytest.raises(DataError, match="not an MNIST file name"):
+        install_files({"../../etc/passwd": b"root:x:0:0"}, cache)
+
+
+def test_upload_of_a_gzip_bomb_is_refused(tmp_path):
+    bomb = gzip.compress(bytes(70 * 1024 * 1024), compresslevel=9)  # 70 MB of zeros in ~70 KB
+    with pytest.raises(DataError, match="decompresses to more than"):
+        install_files({f"{TRAIN_IMAGES}.gz": bomb}, tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+# --- the server's settings -----------------------------------------------------------------------
+
+
+def test_server_settings_are_safe_by_default():
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    server = config["server"]
+    assert server["address"] == "127.0.0.1"  # this machine only, as the README says
+    assert server["enableXsrfProtection"] is True
+    raw_train_images = 47_040_016  # the largest legitimate upload
+    assert raw_train_images < server["maxUploadSize"] * 1024 * 1024 <= 2 * raw_train_images
+
+
+# --- several users at once ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def steady_apptest(monkeypatch):
+    """See tests/test_pages.py: AppTest behaving like a server past its first request."""
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.testing.v1 import app_test
+
+    class ServerPastFirstRequest(PagesManager):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(app_test, "PagesManager", ServerPastFirstRequest)
+
+
+def test_mnist_is_loaded_once_for_every_session(monkeypatch, synthetic_dir, steady_apptest):
+    """Three app instances in one process share one read-only copy of the data.
+
+    (AppTest gives every instance the same session id, so isolation between users is
+    tested with three real browser sessions instead: tests/test_browser.py.)
+    """
+    import app_state
+
+    loads = []
+    real_load = app_state.load_mnist
+    monkeypatch.setattr(app_state, "load_mnist", lambda *a, **k: loads.append(1) or real_load(*a, **k))
+    monkeypatch.setenv("MNIST_DIR", str(synthetic_dir))
+    st.cache_resource.clear()
+    try:
+        for _ in range(3):
+            at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
+            at.run()
+            at.switch_page("pages/train.py")
+            at.run()
+            assert not at.exception
+        assert loads == [1]
+        data = app_state._shared_data()
+        assert not data.x_train.flags.writeable and not data.x_test.flags.writeable
+    finally:
+        st.cache_resource.clear()
+
+
+def test_no_training_thread_outlives_its_session(synthetic_dir, monkeypatch, steady_apptest):
+    monkeypatch.setenv("MNIST_DIR", str(synthetic_dir))
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/train.py")
+    at.run()
+    at.number_input(key="train_epochs").set_value(200).run()
+    at.select_slider(key="train_batch").set_value(1).run()
+    at.button(key="train_start").click().run()
+    import threading
+
+    def alive():
+        return [t for t in threading.enumerate() if t.name == "training-job" and t.is_alive()]
+
+    assert len(alive()) == 1
+    st.cache_resource.clear()  # what Streamlit does when the session ends: release its resources
+    deadline = time.monotonic() + 5
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert alive() == []
+
+
+def test_every_choice_the_form_offers_is_a_valid_config():
+    """The Train page's controls cannot produce a config the engine would refuse."""
+    import app_state
+    from nets.config import LIMITS, TrainConfig
+
+    for key, options in app_state.CHOICES.items():
+        field = app_state.SETTING_KEYS[key]
+        for value in options:
+            assert getattr(TrainConfig(**{field: value}), field) == value
+    for key, high in app_state.UI_MAX.items():
+        field = app_state.SETTING_KEYS[key]
+        assert LIMITS[field][0] <= high <= LIMITS[field][1]
+    assert min(app_state.LEARNING_RATES) > 0 and max(app_state.LEARNING_RATES) <= LIMITS["learning_rate"][1]
