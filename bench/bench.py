@@ -32,6 +32,7 @@ from nets.augment import random_shift  # noqa: E402
 from nets.config import PRESETS, TrainConfig  # noqa: E402
 from nets.data import FILE_NAMES, find_files, load_mnist  # noqa: E402
 from nets.evaluation import evaluate  # noqa: E402
+from nets.preprocess import preprocess  # noqa: E402
 from nets.training import train  # noqa: E402
 from nets.two_layer_net import TwoLayerNet  # noqa: E402
 
@@ -273,7 +274,19 @@ def latency(data, rounds: int) -> None:
         W1 = net.params["W1"]
         bound = statistics.median(_timed(lambda w=W1: data.x_test @ w) for _ in range(rounds))
         rows.append((name, single, whole, bound))
+    canvas = np.zeros((280, 280, 4), dtype=np.uint8)  # a drawn 7 as the canvas delivers it
+    canvas[..., 3] = 255
+    canvas[60:78, 70:210, :3] = 255
+    for row in range(78, 250):
+        col = 210 - (row - 78) * 90 // 172
+        canvas[row, col - 9 : col + 9, :3] = 255
+    seed_net = TwoLayerNet.from_config(PRESETS["seed"])
+    drawing = statistics.median(
+        _timed(lambda: seed_net.probabilities(preprocess(canvas).x[None, :])) for _ in range(50 * rounds)
+    )
     print("\nLatency")
+    verdict = "ok" if drawing <= 0.01 else "MISSED"
+    print(f"  one drawing, 280x280 canvas: preprocess + forward {drawing * 1e3:.2f} ms (target <= 10 {verdict})")
     for name, single, whole, bound in rows:
         print(
             f"  {name:<5} forward of one digit {single * 1e3:.3f} ms; evaluation of the 10,000 test digits "
