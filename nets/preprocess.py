@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from nets.augment import shift_images
+
 SIDE = 28
 BOX = 20
 EMPTY_INK = 10  # a canvas whose brightest pixel is dimmer than this (of 255) is empty
@@ -73,12 +75,7 @@ def _centre_of_mass_to_middle(image: np.ndarray) -> np.ndarray:
         return image
     ys, xs = np.indices(image.shape)
     cy, cx = (ys * image).sum() / total, (xs * image).sum() / total
-    dy, dx = round(CENTRE - cy), round(CENTRE - cx)
-    shifted = np.zeros_like(image)
-    src_y, dst_y = slice(max(-dy, 0), SIDE - max(dy, 0)), slice(max(dy, 0), SIDE - max(-dy, 0))
-    src_x, dst_x = slice(max(-dx, 0), SIDE - max(dx, 0)), slice(max(dx, 0), SIDE - max(-dx, 0))
-    shifted[dst_y, dst_x] = image[src_y, src_x]
-    return shifted
+    return shift_images(image[None], round(CENTRE - cy), round(CENTRE - cx))[0]
 
 
 def stroke_width(image: np.ndarray) -> float:

@@ -34,6 +34,18 @@ def nav(page, title: str) -> None:
     page.locator("[data-testid=stSidebarNav] a", has_text=title).click()
 
 
+def wait_until_idle(pid: int, seconds: float = 10.0) -> float:
+    """CPU seconds per second the process used in its last 1 s window, waiting up to
+    `seconds` for it to drop below 0.1 (a stopped training leaves the server idle)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        before = cpu_seconds(pid)
+        time.sleep(1.0)
+        used = cpu_seconds(pid) - before
+        if used < 0.1 or time.monotonic() > deadline:
+            return used
+
+
 def progress_text(page) -> str:
     """The Train page's progress text ('' when none); read in one step, so no detach races."""
     return page.evaluate(
@@ -134,13 +146,7 @@ def test_live_refresh_then_closing_the_tab_stops_its_training(server):
         busy = cpu_seconds(server.pid) - busy_start
         assert busy > 0.5, f"the server should be training (used {busy:.2f} CPU s in 1 s)"
         page.close()  # the session disconnects; Streamlit releases it, and its Workspace
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        before = cpu_seconds(server.pid)
-        time.sleep(1.0)
-        idle = cpu_seconds(server.pid) - before
-        if idle < 0.1:
-            break
+    idle = wait_until_idle(server.pid)
     assert idle < 0.1, f"the server still used {idle:.2f} CPU s per s after the tab closed"
 
 
@@ -271,11 +277,5 @@ def test_reloading_the_page_stops_the_old_sessions_training(server):
         page.reload()
         page.get_by_role("button", name="Start").wait_for(timeout=30_000)
         assert page.get_by_text(re.compile(r"run 1")).count() == 0  # a new session, with no runs
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            before = cpu_seconds(server.pid)
-            time.sleep(1.0)
-            idle = cpu_seconds(server.pid) - before
-            if idle < 0.1:
-                break
+        idle = wait_until_idle(server.pid)
         assert idle < 0.1, f"the server still used {idle:.2f} CPU s per s after the reload"
