@@ -35,7 +35,7 @@ with settings, st.container(border=True):
         st.rerun()
 
 
-@st.fragment(run_every=1.0 if active is not None else None)
+@st.fragment(run_every=0.9 if active is not None else None)  # intervals measured in the browser: ~1 s
 def live_view() -> None:
     """The run being trained (or the latest one), with the selected runs overlaid."""
     ws.refresh()
