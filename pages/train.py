@@ -28,7 +28,10 @@ with settings, st.container(border=True):
             st.error(str(exc))
     paused = active is not None and active.snapshot is not None and active.snapshot.status == "paused"
     if b2.button("Resume" if paused else "Pause", disabled=active is None, key="train_pause"):
-        ws.resume() if paused else ws.pause()
+        if paused:
+            ws.resume()
+        else:
+            ws.pause()
         st.rerun()
     if b3.button("Stop", disabled=active is None, key="train_stop"):
         ws.stop()
