@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nets.functions import cross_entropy
+
 CHUNK = 10_000  # rows per forward pass: bounds the activations' memory for wide nets
 
 
@@ -35,9 +37,7 @@ def evaluate(net, x: np.ndarray, labels: np.ndarray) -> Evaluation:
     probs = np.empty((len(x), net.output_size), dtype=net.dtype)
     for start in range(0, len(x), CHUNK):
         probs[start : start + CHUNK] = net.probabilities(x[start : start + CHUNK])
-    eps = np.finfo(probs.dtype).eps
-    picked = probs[np.arange(len(labels)), labels]
-    loss = float(-np.log(np.maximum(picked, eps)).mean()) if len(labels) else float("nan")
+    loss = cross_entropy(probs, labels) if len(labels) else float("nan")
     return Evaluation(probs=probs, labels=labels, loss=loss)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nets.functions import cross_entropy, softmax
+
 
 class Affine:
     """x (N, D_in) -> x @ W + b (N, D_out).
@@ -147,13 +149,8 @@ class SoftmaxWithCrossEntropy:
         self.labels: np.ndarray | None = None
 
     def forward(self, scores: np.ndarray, labels: np.ndarray) -> float:
-        probs = scores - scores.max(axis=1, keepdims=True)
-        np.exp(probs, out=probs)
-        probs /= probs.sum(axis=1, keepdims=True)
-        self.probs, self.labels = probs, labels
-        rows = np.arange(labels.shape[0])
-        eps = np.finfo(probs.dtype).eps
-        return float(-np.log(np.maximum(probs[rows, labels], eps)).mean())
+        self.probs, self.labels = softmax(scores), labels
+        return cross_entropy(self.probs, labels)
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
         n = self.labels.shape[0]

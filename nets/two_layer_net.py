@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nets.config import TrainConfig
+from nets.functions import softmax
 from nets.layers import ACTIVATION_LAYERS, Affine, SoftmaxWithCrossEntropy
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
@@ -98,18 +99,9 @@ class TwoLayerNet:
             x = layer.forward(x)
         return x
 
-    def hidden(self, x: np.ndarray) -> np.ndarray:
-        """Images (N, D) -> hidden activations (N, H)."""
-        x = x.astype(self.dtype, copy=False)
-        return self.layers[1].forward(self.layers[0].forward(x))
-
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """Images (N, D) -> class probabilities (N, C)."""
-        scores = self.predict(x)
-        scores -= scores.max(axis=1, keepdims=True)
-        np.exp(scores, out=scores)
-        scores /= scores.sum(axis=1, keepdims=True)
-        return scores
+        return softmax(self.predict(x))
 
     def loss(self, x: np.ndarray, labels: np.ndarray) -> float:
         """Mean cross-entropy of integer labels (N,)."""
