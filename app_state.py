@@ -36,6 +36,7 @@ from nets.training import estimate_epoch_seconds
 from nets.workspace import ModelView, Workspace
 
 DOWNLOAD_ERROR = "data_download_error"  # why this session's download failed (str), or absent
+LOAD_ERROR = "data_load_error"  # why the last attempt to load MNIST failed (str), or absent
 SELECTED_RUNS = "train_selected_runs"  # run ids whose curves are overlaid
 
 
@@ -65,20 +66,17 @@ def _shared_data() -> Mnist:
 def data() -> Mnist | None:
     """MNIST, loaded once per process; None when unavailable (`data_error()` says why)."""
     try:
-        return _shared_data()
-    except DataError:
+        mnist = _shared_data()
+    except DataError as exc:
+        st.session_state[LOAD_ERROR] = str(exc)  # kept, so that saying why does not read the disk again
         return None
+    st.session_state.pop(LOAD_ERROR, None)
+    return mnist
 
 
 def data_error() -> str:
-    """Why MNIST is unavailable: this session's failed download, else the load's own error."""
-    if DOWNLOAD_ERROR in st.session_state:
-        return st.session_state[DOWNLOAD_ERROR]
-    try:
-        _shared_data()
-    except DataError as exc:
-        return str(exc)
-    return ""
+    """Why MNIST is unavailable: this session's failed download, else the last load's error."""
+    return st.session_state.get(DOWNLOAD_ERROR) or st.session_state.get(LOAD_ERROR, "")
 
 
 def download_failed() -> bool:
