@@ -103,23 +103,32 @@ def weights_figure(W1: np.ndarray, units: Sequence[int], columns: int = 8) -> go
     return fig
 
 
-def digits_figure(images: np.ndarray, labels: Sequence[str], columns: int = 10) -> go.Figure:
-    """A grid of 28x28 digits (N, 784), each captioned below, crisp (no smoothing)."""
-    n, gap = len(images), 12
-    rows = -(-n // columns)
+def _captioned_grid(images: np.ndarray, captions: Sequence[str], columns: int, gap: int, font: int):
+    """Digits (N, 784) tiled crisp, each captioned in the gap below it.
+
+    Returns the figure, the pitch between digits and each digit's (row, column).
+    """
+    n = len(images)
+    rows = max(1, -(-n // columns))
+    pitch = 28 + gap
     mosaic = tile(images.reshape(n, 28, 28), columns, gap=gap, fill=0.0)
     fig = go.Figure(
         go.Heatmap(z=mosaic, colorscale="gray_r", zmin=0, zmax=1, showscale=False, hoverinfo="skip", zsmooth=False)
     )
-    pitch = 28 + gap
-    for i, label in enumerate(labels):
-        r, c = divmod(i, columns)
-        fig.add_annotation(
-            x=c * pitch + 13.5, y=r * pitch + 28 + gap / 2, text=label, showarrow=False, font=dict(size=13)
-        )
-    fig.update_yaxes(range=[rows * pitch, -1], visible=False, scaleanchor="x")
-    fig.update_xaxes(range=[-1, columns * pitch - gap + 1], visible=False)
-    fig.update_layout(margin=dict(l=0, r=0, t=10, b=0), height=40 + 70 * rows, plot_bgcolor="white")
+    cells = [divmod(i, columns) for i in range(n)]
+    for (r, c), caption in zip(cells, captions, strict=True):
+        fig.add_annotation(x=c * pitch + 13.5, y=r * pitch + 28 + gap / 2, text=caption, showarrow=False,
+                           font=dict(size=font))  # fmt: skip
+    fig.update_yaxes(range=[rows * pitch, -1], visible=False, scaleanchor="x", fixedrange=True)
+    fig.update_xaxes(range=[-1, columns * pitch - gap + 1], visible=False, fixedrange=True)
+    fig.update_layout(plot_bgcolor="white")
+    return fig, pitch, cells
+
+
+def digits_figure(images: np.ndarray, labels: Sequence[str], columns: int = 10) -> go.Figure:
+    """A grid of 28x28 digits (N, 784), each captioned below, crisp (no smoothing)."""
+    fig, _, cells = _captioned_grid(images, labels, columns, gap=12, font=13)
+    fig.update_layout(margin=dict(l=0, r=0, t=10, b=0), height=40 + 70 * (cells[-1][0] + 1 if cells else 1))
     return fig
 
 
@@ -193,26 +202,15 @@ def per_class_figure(accuracy: np.ndarray) -> go.Figure:
 
 def digit_grid_figure(images: np.ndarray, captions: Sequence[str], indices: Sequence[int], columns: int = 10):
     """Digits (N, 784) in a crisp grid, captioned; click one to select its test index."""
-    n, gap = len(images), 16
-    rows = max(1, -(-n // columns))
-    pitch = 28 + gap
-    mosaic = tile(images.reshape(n, 28, 28), columns, gap=gap, fill=0.0)
-    fig = go.Figure(
-        go.Heatmap(z=mosaic, colorscale="gray_r", zmin=0, zmax=1, showscale=False, hoverinfo="skip", zsmooth=False)
-    )
-    centres = [divmod(i, columns) for i in range(n)]
-    for (r, c), caption in zip(centres, captions, strict=True):
-        fig.add_annotation(x=c * pitch + 13.5, y=r * pitch + 28 + gap / 2, text=caption, showarrow=False,
-                           font=dict(size=11))  # fmt: skip
+    fig, pitch, cells = _captioned_grid(images, captions, columns, gap=16, font=11)
     fig.add_trace(
         _click_targets(
-            [c * pitch + 13.5 for _, c in centres], [r * pitch + 13.5 for r, _ in centres], list(indices), 40,
+            [c * pitch + 13.5 for _, c in cells], [r * pitch + 13.5 for r, _ in cells], list(indices), 40,
             [f"test digit #{i}" for i in indices],
         )
     )  # fmt: skip
-    fig.update_yaxes(range=[rows * pitch, -1], visible=False, scaleanchor="x", fixedrange=True)
-    fig.update_xaxes(range=[-1, columns * pitch - gap + 1], visible=False, fixedrange=True)
-    fig.update_layout(margin=dict(l=0, r=0, t=0, b=0), height=20 + 76 * rows, plot_bgcolor="white", dragmode=False)
+    rows = cells[-1][0] + 1 if cells else 1
+    fig.update_layout(margin=dict(l=0, r=0, t=0, b=0), height=20 + 76 * rows, dragmode=False)
     return fig
 
 
