@@ -25,38 +25,45 @@ def settings_ui(rows: int, disabled: bool = False) -> TrainConfig | None:
     # Defaults are the fast preset: a URL carries only what differs from it.
     q = dict(bind="query-params", disabled=disabled)
     f = PRESETS["fast"]
+    v: dict = {}  # widget key -> chosen value; app_state.SETTING_KEYS names the config field of each
     c1, c2 = st.columns(2)
-    hidden = c1.select_slider("Hidden units", app_state.HIDDEN_SIZES, f.hidden_size, key="train_hidden", **q)
-    activation = c2.selectbox("Activation", ACTIVATIONS, ACTIVATIONS.index(f.activation), key="train_activation", **q)
-    init = c1.selectbox("Initialisation", INITS, INITS.index(f.init), key="train_init", **q)
-    optimizer = c2.selectbox("Optimiser", OPTIMIZERS, OPTIMIZERS.index(f.optimizer), key="train_optimizer", **q)
-    lr = st.select_slider(
+    v["train_hidden"] = c1.select_slider("Hidden units", app_state.HIDDEN_SIZES, f.hidden_size, key="train_hidden", **q)
+    v["train_activation"] = c2.selectbox(
+        "Activation", ACTIVATIONS, ACTIVATIONS.index(f.activation), key="train_activation", **q
+    )
+    v["train_init"] = c1.selectbox("Initialisation", INITS, INITS.index(f.init), key="train_init", **q)
+    v["train_optimizer"] = c2.selectbox(
+        "Optimiser", OPTIMIZERS, OPTIMIZERS.index(f.optimizer), key="train_optimizer", **q
+    )
+    v["train_lr"] = st.select_slider(
         "Learning rate (log scale)", app_state.LEARNING_RATES, f.learning_rate, key="train_lr",
-        format_func=lambda v: f"{v:g}", **q,
+        format_func=lambda x: f"{x:g}", **q,
     )  # fmt: skip
     c1, c2 = st.columns(2)
-    schedule = c1.selectbox("Schedule", LR_SCHEDULES, LR_SCHEDULES.index(f.lr_schedule), key="train_schedule", **q)
-    momentum_max = app_state.UI_MAX["train_momentum"]
-    momentum_off = disabled or optimizer != "momentum"
-    momentum = c2.slider(
-        "Momentum", 0.0, momentum_max, f.momentum, 0.01, key="train_momentum", **{**q, "disabled": momentum_off}
+    v["train_schedule"] = c1.selectbox(
+        "Schedule", LR_SCHEDULES, LR_SCHEDULES.index(f.lr_schedule), key="train_schedule", **q
     )
-    batch = c1.select_slider("Batch size", app_state.BATCH_SIZES, f.batch_size, key="train_batch", **q)
-    epochs = c2.number_input("Epochs", 1, app_state.UI_MAX["train_epochs"], f.epochs, key="train_epochs", **q)
-    decay = c1.select_slider(
+    momentum_off = disabled or v["train_optimizer"] != "momentum"
+    v["train_momentum"] = c2.slider(
+        "Momentum", 0.0, app_state.UI_MAX["train_momentum"], f.momentum, 0.01, key="train_momentum",
+        **{**q, "disabled": momentum_off},
+    )  # fmt: skip
+    v["train_batch"] = c1.select_slider("Batch size", app_state.BATCH_SIZES, f.batch_size, key="train_batch", **q)
+    v["train_epochs"] = c2.number_input(
+        "Epochs", 1, app_state.UI_MAX["train_epochs"], f.epochs, key="train_epochs", **q
+    )
+    v["train_decay"] = c1.select_slider(
         "Weight decay (L2)", app_state.WEIGHT_DECAYS, f.weight_decay, key="train_decay",
-        format_func=lambda v: f"{v:g}", **q,
+        format_func=lambda x: f"{x:g}", **q,
     )  # fmt: skip
     shift_max = int(LIMITS["augment_shift"][1])
-    shift = c2.slider("Shift digits by up to (px)", 0, shift_max, f.augment_shift, key="train_shift", **q)
-    shuffle = c1.toggle("Shuffle", f.shuffle, key="train_shuffle", help="A fresh order of the digits every epoch", **q)
-    seed = c2.number_input("Seed", 0, int(LIMITS["seed"][1]), f.seed, key="train_seed", **q)
+    v["train_shift"] = c2.slider("Shift digits by up to (px)", 0, shift_max, f.augment_shift, key="train_shift", **q)
+    v["train_shuffle"] = c1.toggle(
+        "Shuffle", f.shuffle, key="train_shuffle", help="A fresh order of the digits every epoch", **q
+    )
+    v["train_seed"] = c2.number_input("Seed", 0, int(LIMITS["seed"][1]), f.seed, key="train_seed", **q)
     try:
-        config = TrainConfig(
-            hidden_size=int(hidden), activation=activation, init=init, optimizer=optimizer, learning_rate=float(lr),
-            lr_schedule=schedule, momentum=float(momentum), weight_decay=float(decay), batch_size=int(batch),
-            epochs=int(epochs), shuffle=bool(shuffle), augment_shift=int(shift), seed=int(seed),
-        )  # fmt: skip
+        config = TrainConfig(**{app_state.SETTING_KEYS[key]: value for key, value in v.items()})
     except ConfigError as exc:
         st.error(f"These settings cannot run: {exc}")
         return None
