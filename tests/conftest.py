@@ -96,3 +96,24 @@ def mnist() -> Mnist:
         if os.environ.get("CI"):
             pytest.fail(f"CI needs the real MNIST (set MNIST_DIR): {exc}")
         pytest.skip(f"no MNIST here (set MNIST_DIR) and no network: {exc}")
+
+
+@pytest.fixture
+def steady_apptest(monkeypatch):
+    """AppTest behaving like a live server past its first request.
+
+    AppTest resets Streamlit's legacy pages/ flag before every run, so every run after
+    the first would execute the page file without dashboard.py, in another context than
+    the run before (widget ids differ, clicks get lost). A live server clears the flag for
+    good at its first st.navigation call. The first request of a fresh server is tested in
+    a real browser (test_browser.py).
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.testing.v1 import app_test
+
+    class ServerPastFirstRequest(PagesManager):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(app_test, "PagesManager", ServerPastFirstRequest)

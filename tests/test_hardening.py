@@ -87,20 +87,6 @@ def test_server_settings_are_safe_by_default():
 # --- several users at once ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def steady_apptest(monkeypatch):
-    """See tests/test_pages.py: AppTest behaving like a server past its first request."""
-    from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.testing.v1 import app_test
-
-    class ServerPastFirstRequest(PagesManager):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(app_test, "PagesManager", ServerPastFirstRequest)
-
-
 def test_mnist_is_loaded_once_for_every_session(monkeypatch, synthetic_dir, steady_apptest):
     """Three app instances in one process share one read-only copy of the data.
 

@@ -17,21 +17,8 @@ PAGES = ["pages/home.py", "pages/train.py"]
 
 
 @pytest.fixture(autouse=True)
-def server_past_its_first_request(monkeypatch):
-    """AppTest resets Streamlit's legacy pages/ flag before every run, so every run after
-    the first would execute the page file without dashboard.py, in another context than
-    the run before (widget ids differ, clicks get lost). A live server clears the flag for
-    good at its first st.navigation call; make AppTest behave like that server. The first
-    request of a fresh server is tested in a real browser (test_browser.py)."""
-    from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.testing.v1 import app_test
-
-    class ServerPastFirstRequest(PagesManager):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(app_test, "PagesManager", ServerPastFirstRequest)
+def _steady(steady_apptest):
+    """Every AppTest here runs like a live server past its first request (see conftest)."""
 
 
 def training_threads() -> list[threading.Thread]:
