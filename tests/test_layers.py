@@ -118,6 +118,19 @@ def test_softmax_is_stable_for_huge_scores():
     np.testing.assert_allclose(probs.sum(), 1, rtol=1e-6)
 
 
+def test_softmax_works_row_by_row_and_leaves_its_input_alone(rng):
+    # Rows far apart (offsets of +-500): each is shifted by its own maximum, not a shared one.
+    scores = (rng.standard_normal((300, 10)) + rng.uniform(-500, 500, (300, 1))).astype(np.float32)
+    before = scores.copy()
+    probs = softmax(scores)
+    assert probs.shape == (300, 10)
+    np.testing.assert_array_equal(scores, before)
+    shifted = scores.astype(np.float64) - scores.max(axis=1, keepdims=True)
+    expected = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(probs, expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(probs.argmax(axis=1), scores.argmax(axis=1))
+
+
 def test_cross_entropy_of_a_certain_mistake_is_large_but_finite():
     loss = SoftmaxWithCrossEntropy().forward(np.array([[0.0, 1e4]], dtype=np.float32), np.array([0]))
     assert np.isfinite(loss)
