@@ -8,17 +8,17 @@ import numpy as np
 def softmax(scores: np.ndarray) -> np.ndarray:
     """Row-wise softmax of scores (N, C) -> probabilities (N, C).
 
-    The row maximum is subtracted before `exp`, so large scores cannot overflow.
-    The work is done on a class-major copy (C, N): NumPy reduces a short last axis (ten
-    classes) one row at a time, which made `max` and `sum` over (1000, 10) cost 40 µs
-    and 15 µs; over the long axis each is one vectorised pass of a microsecond or two.
-    The result is that copy's transpose: an (N, C) view in Fortran order.
+    The row maximum is subtracted before `exp`, so large scores cannot overflow. It is
+    taken over a class-major copy (C, N): NumPy reduces a short last axis (ten classes)
+    one row at a time, 41 µs for 1000 rows, and the long axis in one vectorised pass,
+    2 µs. (A maximum is exact in any order; the sum stays row-wise, in NumPy's usual
+    order, so the probabilities are the same to the last bit.)
     """
-    shifted = scores.T.copy()  # (C, N), contiguous
-    shifted -= shifted.max(axis=0)
+    row_max = scores.T.copy().max(axis=0)  # (N,)
+    shifted = scores - row_max[:, None]
     np.exp(shifted, out=shifted)
-    shifted /= shifted.sum(axis=0)
-    return shifted.T
+    shifted /= shifted.sum(axis=1, keepdims=True)
+    return shifted
 
 
 def cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:

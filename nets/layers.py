@@ -157,7 +157,7 @@ class SoftmaxWithCrossEntropy:
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
         n = self.labels.shape[0]
-        dscores = self.probs.copy(order="K")  # (N, C) in softmax's layout; the cache stays intact
+        dscores = self.probs.copy()  # (N, C); the cache stays intact
         dscores[np.arange(n), self.labels] -= 1
         dscores *= dout / n
         return dscores
