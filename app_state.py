@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -138,13 +139,19 @@ def new_upload(file_id: str) -> bool:
     return True
 
 
-def figure(signature: tuple, build):
+def figure(signature: tuple, build, every: float = 0.0):
     """A figure built once per signature, per chart kind: a live view that reruns every
-    second re-sends the same object until its data really changes."""
+    second re-sends the same object until its data really changes (the browser redraws
+    only what changed).
+
+    With `every`, a signature that differs only in its last item (a version of the same
+    subject) is rebuilt at most once per `every` seconds.
+    """
     cache = st.session_state.setdefault("figure_cache", {})
-    kind = signature[0]
-    if cache.get(kind, (None,))[0] != signature:
-        cache[kind] = (signature, build())
+    kind, now = signature[0], time.monotonic()
+    old = cache.get(kind)
+    if old is None or (old[0] != signature and (old[0][:-1] != signature[:-1] or now - old[2] >= every)):
+        cache[kind] = (signature, build(), now)
     return cache[kind][1]
 
 
@@ -252,6 +259,21 @@ SETTING_KEYS = {
     "train_shift": "augment_shift",
     "train_seed": "seed",
 }
+
+
+def settings_config() -> TrainConfig:
+    """The config the Train page's controls hold now (for a callback, which runs before
+    the page draws them). Raises ConfigError for values that cannot run."""
+    return TrainConfig(**{name: st.session_state[key] for key, name in SETTING_KEYS.items()})
+
+
+def set_train_error(message: str) -> None:
+    st.session_state["train_error"] = message
+
+
+def pop_train_error() -> str | None:
+    """The message of a refused Start, once."""
+    return st.session_state.pop("train_error", None)
 
 
 def apply_settings(config: TrainConfig) -> None:

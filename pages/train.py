@@ -7,6 +7,7 @@ import charts
 import frame
 import widgets
 from nets.checkpoint import ModelFileError, load_model, model_bytes
+from nets.config import ConfigError
 from nets.workspace import WorkspaceError, history_csv
 
 data = frame.page_setup()
@@ -17,25 +18,26 @@ active = ws.active()
 st.title("Train")
 settings, live = st.columns([1, 2.2], gap="large")
 
+
+def start_run() -> None:
+    """Start's callback: it runs before the page, so one run draws the training page."""
+    try:
+        ws.start(data, app_state.settings_config())
+    except (WorkspaceError, ValueError, ConfigError) as exc:
+        app_state.set_train_error(str(exc))
+
+
 with settings, st.container(border=True):
     config = widgets.settings_ui(rows=len(data.x_train), disabled=active is not None)
     b1, b2, b3 = st.columns(3)
-    if b1.button("Start", type="primary", disabled=config is None or active is not None, key="train_start"):
-        try:
-            ws.start(data, config)
-            st.rerun()
-        except (WorkspaceError, ValueError) as exc:
-            st.error(str(exc))
+    b1.button("Start", type="primary", disabled=config is None or active is not None, key="train_start",
+              on_click=start_run)  # fmt: skip
     paused = active is not None and active.snapshot is not None and active.snapshot.status == "paused"
-    if b2.button("Resume" if paused else "Pause", disabled=active is None, key="train_pause"):
-        if paused:
-            ws.resume()
-        else:
-            ws.pause()
-        st.rerun()
-    if b3.button("Stop", disabled=active is None, key="train_stop"):
-        ws.stop()
-        st.rerun()
+    b2.button("Resume" if paused else "Pause", disabled=active is None, key="train_pause",
+              on_click=ws.resume if paused else ws.pause)  # fmt: skip
+    b3.button("Stop", disabled=active is None, key="train_stop", on_click=ws.stop)
+    if error := app_state.pop_train_error():
+        st.error(error)
 
 
 @st.fragment(run_every=0.9 if active is not None else None)  # intervals measured in the browser: ~1 s
@@ -48,6 +50,11 @@ def live_view() -> None:
     run = now_active or (ws.runs[max(ws.runs)] if ws.runs else None)
     if run is None:
         st.info("Pick a preset or your own settings and press **Start**. The charts fill in epoch by epoch.")
+        empty = app_state.figure(
+            ("curves", config.epochs if config else None),
+            lambda: charts.training_figure([], config.epochs if config else None),
+        )
+        st.plotly_chart(empty, key="train_curves_chart")
         return
     snap = run.snapshot
     if run.live and snap is not None:
@@ -82,7 +89,11 @@ def live_view() -> None:
     version, weights = run.job.weights(max_age=3.0) if run.live else (-1, run.net.params if run.net else None)
     if weights is not None:
         units = list(range(min(16, weights["W1"].shape[1])))
-        figure = app_state.figure(("weights", run.run_id, version), lambda: charts.weights_figure(weights["W1"], units))
+        figure = app_state.figure(
+            ("weights", run.run_id, version),
+            lambda: charts.weights_figure(weights["W1"], units),
+            every=3.0 if run.live else 0.0,  # new weights every epoch: redrawing them costs the browser
+        )
         st.plotly_chart(figure, key="train_weights_chart")
 
 
