@@ -14,10 +14,12 @@ def render():
     data = widgets.require_data()  # downloads, or offers an upload; stops the script until data exists
     workspace = app_state.workspace()
     workspace.refresh()
+    # The Train page shows a live run itself; ticking here too would cost the browser (and
+    # so the training, on a shared machine) a second redraw for nothing new.
+    live_on_page = navigation.url_path == "train"
     with st.sidebar:
-        if workspace.active() is not None:
-            # The status ticks while a run trains (every 2 s: the Train page has its own live
-            # view, and each tick costs the browser and the training a little).
+        if workspace.active() is not None and not live_on_page:
+            # The status ticks while a run trains, every 2 s: each tick costs a little.
             st.fragment(sidebar_status, run_every=2.0)(data, training=True)
         else:
             sidebar_status(data, training=False)
@@ -25,7 +27,7 @@ def render():
 
 
 def sidebar_status(data, training: bool) -> None:
-    """Data, current model and training progress."""
+    """Data, current model and training progress (`training`: this is the ticking view)."""
     ws = app_state.workspace()
     ws.refresh()
     st.caption(f"**Data** · {len(data.x_train):,} train / {len(data.x_val):,} val / {len(data.x_test):,} test")
@@ -37,7 +39,9 @@ def sidebar_status(data, training: bool) -> None:
         acc = f", {current.test_acc:.2%} test accuracy" if current.test_acc is not None else ""
         st.caption(f"**Model** · {current.name} ({current.status}{acc})")
     active = ws.active()
-    if active is not None and active.snapshot is not None:
+    if active is not None and not training:
+        st.caption(f"**Training** · {active.name}: live on this page")
+    elif active is not None and active.snapshot is not None:
         snap = active.snapshot
         epoch = snap.progress.epoch + 1 if snap.progress else 1
         st.caption(f"**Training** · {active.name}: {snap.status}, epoch {epoch} of {active.config.epochs}")

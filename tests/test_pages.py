@@ -1,6 +1,7 @@
 """The dashboard's wiring, with Streamlit's AppTest on synthetic data (100 training digits)."""
 
 import gzip
+import re
 import threading
 import time
 
@@ -107,6 +108,11 @@ def test_start_twice_is_refused_while_training(app):
     app.button(key="train_start").click().run()
     assert app.button(key="train_start").disabled  # no second start while one trains
     assert len(training_threads()) == 1
+    # The sidebar follows the run elsewhere; on the Train page it leaves that to the live view.
+    assert "**Training** · run 1: live on this page" in texts(app.sidebar.caption)
+    page(app, "pages/home.py")
+    assert re.search(r"\*\*Training\*\* · run 1: running, epoch \d+ of 200", texts(app.sidebar.caption))
+    page(app, "pages/train.py")
     app.button(key="train_pause").click().run()
     run_until(app, lambda a: a.button(key="train_pause").label == "Resume")
     app.button(key="train_stop").click().run()
