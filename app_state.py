@@ -317,7 +317,11 @@ def apply_preset(name: str) -> None:
     apply_settings(PRESETS[name])
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, max_entries=64, ttl=60)
 def epoch_estimate(config_items: tuple, rows: int) -> float:
-    """Seconds per epoch for these settings on this machine (measured once per setting)."""
+    """Seconds per epoch for these settings on this machine, measured in a few steps.
+
+    Kept a minute, not forever: a timing taken while the machine was busy (another
+    session training, say) should not outlive the load.
+    """
     return estimate_epoch_seconds(TrainConfig(**dict(config_items)), rows)

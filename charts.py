@@ -63,6 +63,11 @@ def training_figure(series: Sequence[Series], epochs: int | None = None) -> go.F
         _lines(fig, s, ACCURACY_FIELDS, col=2, legend=True)
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(tickformat=".1%", row=1, col=2)
+    if not any(s.history for s in series):  # axes worth reading before the first point
+        for col in (1, 2):  # Plotly draws no axes for a subplot without a trace
+            fig.add_trace(go.Scatter(x=[], y=[], showlegend=False, hoverinfo="skip"), row=1, col=col)
+        fig.update_yaxes(range=[0, 2.5], row=1, col=1)  # chance is ln 10 = 2.3
+        fig.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=2)
     if epochs:
         fig.update_xaxes(range=[0.5, epochs + 0.5], dtick=1 if epochs <= 15 else None)
     fig.update_layout(**{**LAYOUT, "height": 380})

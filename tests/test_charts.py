@@ -66,3 +66,11 @@ def test_digit_grid_click_targets_carry_test_indices(rng):
     fig = charts.digit_grid_figure(rng.random((3, 784)), ["a", "b", "c"], [17, 5, 999], columns=2)
     assert list(fig.data[1].customdata) == [17, 5, 999]
     assert [a.text for a in fig.layout.annotations] == ["a", "b", "c"]
+
+
+def test_training_figure_before_the_first_epoch_has_readable_axes():
+    fig = charts.training_figure([], epochs=5)
+    assert {t.xaxis for t in fig.data} == {"x", "x2"}  # one empty trace per panel: Plotly draws both
+    assert all(len(t.x) == 0 for t in fig.data)
+    assert list(fig.layout.yaxis.range) == [0, 2.5] and list(fig.layout.yaxis2.range) == [0, 1]
+    assert list(fig.layout.xaxis2.range) == [0.5, 5.5]
