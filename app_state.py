@@ -261,10 +261,12 @@ SETTING_KEYS = {
 }
 
 
-def settings_config() -> TrainConfig:
-    """The config the Train page's controls hold now (for a callback, which runs before
-    the page draws them). Raises ConfigError for values that cannot run."""
-    return TrainConfig(**{name: st.session_state[key] for key, name in SETTING_KEYS.items()})
+def settings_config(values: dict | None = None) -> TrainConfig:
+    """The config of the Train page's controls: `values` by widget key, or (for a callback,
+    which runs before the page draws them) the values they hold now. Raises ConfigError
+    for values that cannot run."""
+    values = st.session_state if values is None else values
+    return TrainConfig(**{name: values[key] for key, name in SETTING_KEYS.items()})
 
 
 def set_train_error(message: str) -> None:

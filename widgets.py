@@ -63,7 +63,7 @@ def settings_ui(rows: int, disabled: bool = False) -> TrainConfig | None:
     )
     v["train_seed"] = c2.number_input("Seed", 0, int(LIMITS["seed"][1]), f.seed, key="train_seed", **q)
     try:
-        config = TrainConfig(**{app_state.SETTING_KEYS[key]: value for key, value in v.items()})
+        config = app_state.settings_config(v)
     except ConfigError as exc:
         st.error(f"These settings cannot run: {exc}")
         return None
