@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # run as a script from anywhere
 
-from browser import browser_page, serve  # noqa: E402
+from browser import browser_page, cpu_seconds, serve  # noqa: E402
 
 from app_state import SETTING_KEYS  # noqa: E402
 from nets.config import PRESETS  # noqa: E402
@@ -46,13 +46,15 @@ def headless(data, config) -> float:
     return rows / sum(m.seconds for m in history)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:  # it ended
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def chromium_cpu(pids: list[int]) -> float:
+    """CPU seconds of Chromium's processes so far; one that has ended counts 0."""
+    total = 0.0
+    for pid in pids:
+        try:
+            total += cpu_seconds(pid)
+        except OSError:
+            pass
+    return total
 
 
 def chromium_pids() -> list[int]:
@@ -73,12 +75,12 @@ def in_dashboard(page, url: str, config, server_pid: int) -> tuple[float, float,
     start = page.get_by_role("button", name="Start")
     start.wait_for()
     browsers = chromium_pids()
-    browser_cpu, server_cpu, started = sum(map(cpu_seconds, browsers)), cpu_seconds(server_pid), time.perf_counter()
+    browser_cpu, server_cpu, started = chromium_cpu(browsers), cpu_seconds(server_pid), time.perf_counter()
     start.click()
     done = page.get_by_text(re.compile(r"finished after \d+ epochs"))
     done.wait_for(timeout=600_000)
     wall = time.perf_counter() - started
-    browser_core = (sum(map(cpu_seconds, browsers)) - browser_cpu) / wall
+    browser_core = (chromium_cpu(browsers) - browser_cpu) / wall
     server_core = (cpu_seconds(server_pid) - server_cpu) / wall
     samples = float(re.search(r"\(([\d,]+) samples/s\)", done.inner_text()).group(1).replace(",", ""))
     return samples, browser_core, server_core

@@ -174,6 +174,12 @@ def chromium():
             browser.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, in seconds (Linux /proc; OSError once it ended)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process now, in MB (VmRSS)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -11,10 +11,9 @@ import os
 import re
 import statistics
 import time
-from pathlib import Path
 
 import pytest
-from browser import browser_page, chromium_available, screenshot, serve, trace_lengths
+from browser import browser_page, chromium_available, cpu_seconds, screenshot, serve, trace_lengths
 
 pytestmark = pytest.mark.skipif(
     not chromium_available() and not os.environ.get("CI"), reason="no Chromium here: apt-get install chromium"
@@ -52,11 +51,6 @@ def progress_text(page) -> str:
         "() => { const p = document.querySelector('[data-testid=stMain] [data-testid=stProgress]');"
         " return p ? p.innerText : ''; }"
     )
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def test_train_two_epochs_live_and_navigate_while_training(server):
