@@ -216,15 +216,18 @@ def seed_learning_parity(data) -> None:
     print("\nLearning, seed preset, 50 epochs from the same initial weights: test errors")
     print(f"  {'':<22}{'epoch 1':>8}{'10':>6}{'25':>6}{'50':>6}  difference from the baseline")
     shown = (0, 9, 24, config.epochs - 1)
-    print(f"  {'baseline (float64)':<22}" + "".join(f"{ref_errors[i]:>{8 if i == 0 else 6}}" for i in shown))
+
+    def row(errors: list[int]) -> str:  # the shown epochs, under the header's columns
+        return "".join(f"{errors[i]:>{8 if i == 0 else 6}}" for i in shown)
+
+    print(f"  {'baseline (float64)':<22}{row(ref_errors)}")
     for dtype in ("float64", "float32"):
         net = TwoLayerNet.from_config(config.replace(dtype=dtype))
         net.set_params(start)
         errors = [m.test_errors for m in train(net, data, config.replace(dtype=dtype))]
         worst = max(abs(e - r) for e, r in zip(errors, ref_errors, strict=True))
         verdict = "the same at every epoch" if worst == 0 else f"at most {worst} digits at any epoch"
-        row = "".join(f"{errors[i]:>{8 if i == 0 else 6}}" for i in shown)
-        print(f"  {'engine (' + dtype + ')':<22}{row}  {verdict}")
+        print(f"  {'engine (' + dtype + ')':<22}{row(errors)}  {verdict}")
 
 
 def best_preset_run(data) -> None:
