@@ -44,10 +44,10 @@ SELECTED_RUNS = "train_selected_runs"  # run ids whose curves are overlaid
 def pages() -> list:
     """The app's pages, in navigation order (dashboard.py routes over these)."""
     return [
-        st.Page("pages/home.py", title="Overview", icon=":material/home:", default=True),
-        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-        st.Page("pages/misclassified.py", title="Misclassified", icon=":material/error:"),
-        st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
+        st.Page("pages/home.py", title="Overview", icon="🏠", default=True),
+        st.Page("pages/train.py", title="Train", icon="📈"),
+        st.Page("pages/misclassified.py", title="Misclassified", icon="🔍"),
+        st.Page("pages/draw.py", title="Draw", icon="✏️"),
     ]
 
 

@@ -8,7 +8,7 @@ import widgets
 
 def render():
     """Draw the frame and return the page that navigation selected (dashboard.py runs it)."""
-    st.set_page_config(page_title="MNIST dashboard", page_icon=":material/neurology:", layout="wide")
+    st.set_page_config(page_title="MNIST dashboard", page_icon="🧠", layout="wide")
     app_state.init()
     navigation = st.navigation(app_state.pages())
     data = widgets.require_data()  # downloads, or offers an upload; stops the script until data exists

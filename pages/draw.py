@@ -30,7 +30,7 @@ with pad:
     )  # fmt: skip
     image = result.image_data
     app_state.remember_drawing(result.json_data, preprocess(image) if image is not None else None)
-    st.button("Clear", on_click=app_state.clear_drawing, key="draw_clear", icon=":material/delete:")
+    st.button("Clear", on_click=app_state.clear_drawing, key="draw_clear", icon="🧹")
 
 drawn: Preprocessed = app_state.drawn_input() or Preprocessed(None)
 

@@ -20,7 +20,7 @@ views = ws.inspectable()
 st.title("Misclassified")
 if not views:
     st.info("No model yet. Train one on the Train page (the fast preset takes seconds), or add a model file there.")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.page_link("pages/train.py", label="Go to Train", icon="📈")
     st.stop()
 
 labels = [v.label for v in views]
