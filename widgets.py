@@ -70,9 +70,6 @@ def settings_ui(rows: int, disabled: bool = False) -> TrainConfig | None:
     if config.batch_size > rows:
         st.error(f"Batch size {config.batch_size} is larger than the {rows:,} training images.")
         return None
-    if not disabled:  # while a run trains, its live view shows the real figures (and a timing now would be slowed)
-        seconds = app_state.epoch_estimate(tuple(sorted(config.to_dict().items())), rows)
-        st.caption(f"About {seconds:.2f} s per epoch here, {seconds * config.epochs:.0f} s for {config.epochs} epochs.")
     return config
 
 
