@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from nets.config import ConfigError, TrainConfig
+from nets.optimizers import state_names
 from nets.two_layer_net import PARAM_NAMES, TwoLayerNet
 
 FORMAT = "mnist-dashboard/two-layer-net"
@@ -23,6 +24,7 @@ FORMAT_VERSION = 1
 MAX_MODEL_BYTES = 64 * 1024 * 1024  # a 4096-unit float64 net is about 26 MB
 REQUIRED = {*PARAM_NAMES, "config"}
 OPTIONAL = {"meta"}
+OPTIMIZER_PREFIX = "optimizer_"  # arrays of the optimiser's state (momentum, Adam moments), to continue a run
 
 
 class ModelFileError(ValueError):
@@ -34,6 +36,7 @@ class LoadedModel:
     net: TwoLayerNet
     config: TrainConfig
     meta: dict = field(default_factory=dict)  # e.g. test_acc, epochs trained, when saved
+    optimizer_state: dict = field(default_factory=dict)  # Optimizer.state() when saved with it, else empty
 
 
 def _text_array(obj) -> np.ndarray:
@@ -41,10 +44,14 @@ def _text_array(obj) -> np.ndarray:
     return np.array(json.dumps(obj, sort_keys=True))
 
 
-def save_model(target, net: TwoLayerNet, config: TrainConfig, meta: dict | None = None) -> None:
-    """Write `net` and `config` to `target` (a path or a binary file object)."""
+def save_model(
+    target, net: TwoLayerNet, config: TrainConfig, meta: dict | None = None, optimizer_state: dict | None = None
+) -> None:
+    """Write `net` and `config` to `target` (a path or a binary file object), with the
+    optimiser's state when given (a run can then be continued exactly)."""
     meta = {"format": FORMAT, "version": FORMAT_VERSION, **(meta or {})}
     arrays = {name: net.params[name] for name in PARAM_NAMES}
+    arrays.update({OPTIMIZER_PREFIX + key: value for key, value in (optimizer_state or {}).items()})
     np.savez(target, **arrays, config=_text_array(config.to_dict()), meta=_text_array(meta))
 
 
@@ -90,7 +97,7 @@ def _load(data: bytes, name: str) -> LoadedModel:
         if sum(info.file_size for info in infos) > MAX_MODEL_BYTES:
             raise ModelFileError(f"{name}: its arrays would take more than {MAX_MODEL_BYTES} bytes")
     missing = sorted(REQUIRED - names)
-    extra = sorted(names - REQUIRED - OPTIONAL)
+    extra = sorted(n for n in names - REQUIRED - OPTIONAL if not n.startswith(OPTIMIZER_PREFIX))
     if missing:
         raise ModelFileError(f"{name}: missing array {missing[0]!r} (a model file holds W1, b1, W2, b2, config)")
     if extra:
@@ -127,7 +134,28 @@ def _load(data: bytes, name: str) -> LoadedModel:
         if not np.isfinite(array).all():
             raise ModelFileError(f"{name}: {key} holds NaN or infinite values")
     net.set_params(arrays)
-    return LoadedModel(net=net, config=config, meta=meta)
+    return LoadedModel(net=net, config=config, meta=meta, optimizer_state=_optimizer_state(arrays, net, config, name))
+
+
+def _optimizer_state(arrays: dict, net: TwoLayerNet, config: TrainConfig, name: str) -> dict:
+    """The saved optimiser state, checked against the config's optimiser and the weights' shapes."""
+    state = {k.removeprefix(OPTIMIZER_PREFIX): v for k, v in arrays.items() if k.startswith(OPTIMIZER_PREFIX)}
+    allowed = state_names(config.optimizer, PARAM_NAMES)
+    for key, value in state.items():
+        if key not in allowed:
+            raise ModelFileError(f"{name}: unexpected optimizer state {key!r} for the {config.optimizer} optimizer")
+        if key == "step":
+            if value.shape != () or value.dtype.kind not in "iu" or not 0 <= int(value) < 2**53:
+                raise ModelFileError(f"{name}: optimizer step must be a non-negative whole number")
+            continue
+        param = net.params[key.split("_", 1)[1]]
+        if value.shape != param.shape or value.dtype != param.dtype:
+            raise ModelFileError(f"{name}: optimizer state {key} must be {param.dtype} {param.shape}")
+        if not np.isfinite(value).all():
+            raise ModelFileError(f"{name}: optimizer state {key} holds NaN or infinite values")
+    if state and set(state) != allowed:
+        raise ModelFileError(f"{name}: incomplete optimizer state (missing {sorted(allowed - set(state))[0]!r})")
+    return state
 
 
 def _json(array: np.ndarray, key: str, name: str):

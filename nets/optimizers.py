@@ -24,6 +24,15 @@ class Optimizer:
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
 
+    def state(self) -> dict[str, np.ndarray]:
+        """What the next update depends on besides the weights (saved to continue a run later)."""
+        return {}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Take back what `state()` returned (arrays copied: the caller's stay its own)."""
+        if state:
+            raise ValueError(f"{type(self).__name__} keeps no state (got {sorted(state)[0]!r})")
+
 
 class SGD(Optimizer):
     """W <- W - lr * dW."""
@@ -54,6 +63,12 @@ class Momentum(Optimizer):
             v *= param.dtype.type(self.momentum)
             v -= param.dtype.type(self.learning_rate) * grad
             param += v
+
+    def state(self):
+        return {f"velocity_{name}": v.copy() for name, v in self.velocity.items()}
+
+    def load_state(self, state):
+        self.velocity = {key.removeprefix("velocity_"): np.array(v) for key, v in state.items()}
 
     def __repr__(self) -> str:
         return f"Momentum(lr={self.learning_rate:g}, momentum={self.momentum:g})"
@@ -91,8 +106,31 @@ class Adam(Optimizer):
             v += (1 - self.beta2) * (grad * grad - v)  # v <- b2 v + (1 - b2) g^2
             param -= param.dtype.type(lr_t) * m / (np.sqrt(v) + param.dtype.type(self.eps))
 
+    def state(self):
+        if not self.step:
+            return {}
+        return {
+            "step": np.array(self.step, dtype=np.int64),
+            **{f"m_{name}": m.copy() for name, m in self.m.items()},
+            **{f"v_{name}": v.copy() for name, v in self.v.items()},
+        }
+
+    def load_state(self, state):
+        self.step = int(state.get("step", 0))
+        self.m = {k.removeprefix("m_"): np.array(v) for k, v in state.items() if k.startswith("m_")}
+        self.v = {k.removeprefix("v_"): np.array(v) for k, v in state.items() if k.startswith("v_")}
+
     def __repr__(self) -> str:
         return f"Adam(lr={self.learning_rate:g})"
+
+
+def state_names(optimizer: str, param_names) -> set[str]:
+    """The names `state()` of that optimiser can return, for checking a saved state."""
+    if optimizer == "momentum":
+        return {f"velocity_{p}" for p in param_names}
+    if optimizer == "adam":
+        return {"step", *(f"m_{p}" for p in param_names), *(f"v_{p}" for p in param_names)}
+    return set()
 
 
 def make_optimizer(name: str, learning_rate: float, momentum: float = 0.9, weight_decay: float = 0.0) -> Optimizer:

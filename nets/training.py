@@ -20,7 +20,7 @@ from nets.augment import random_shift
 from nets.config import TrainConfig
 from nets.data import Mnist
 from nets.evaluation import evaluate
-from nets.optimizers import make_optimizer
+from nets.optimizers import Optimizer, make_optimizer
 from nets.two_layer_net import TwoLayerNet
 
 
@@ -54,6 +54,14 @@ class BatchProgress:
     batch: int  # 1-based: batches done in this epoch
     batches: int  # batches per epoch
     loss: float  # this batch's loss
+    rows: int = 0  # training rows done in this epoch so far
+    seconds: float = 0.0  # training time of this epoch so far (as EpochMetrics.seconds counts it)
+
+    @property
+    def samples_per_sec(self) -> float | None:
+        """Rows per second of training time in this epoch so far: the figure EpochMetrics
+        reports for a whole epoch, so a live reading and a final one agree."""
+        return self.rows / self.seconds if self.seconds > 0 else None
 
 
 # A net that knows nothing predicts 1/C for every class and pays ln(C) (2.30 for digits).
@@ -144,26 +152,35 @@ def train(
     *,
     control: TrainControl | None = None,
     on_batch: Callable[[BatchProgress], None] | None = None,
+    optimizer: Optimizer | None = None,
+    start_epoch: int = 0,
 ) -> Iterator[EpochMetrics]:
     """Train `net` in place, yielding an EpochMetrics after each epoch.
 
     Stops early, without a record for the unfinished epoch, when `control.stop()` is
     called. Raises TrainingDiverged when the loss or the weights stop being finite; the
     net is then put back to its weights after the last finished epoch.
+
+    To continue a run, pass the net with its weights after `start_epoch` epochs and the
+    optimiser with its state (`make_optimizer` + `load_state`); the epochs from there on
+    are the ones an uninterrupted run would have trained. A caller that keeps the
+    optimiser can save its state after each yielded epoch.
     """
     check_fits(config, data)
     control = control or TrainControl()
     rows = config.train_samples or len(data.x_train)
     x, y = data.x_train[:rows], data.y_train[:rows]
-    # One generator drives everything random after init: permutations and shifts.
-    rng = np.random.default_rng([config.seed, 1])
-    optimizer = make_optimizer(config.optimizer, config.learning_rate, config.momentum, config.weight_decay)
+    if optimizer is None:
+        optimizer = make_optimizer(config.optimizer, config.learning_rate, config.momentum, config.weight_decay)
     batches = math.ceil(rows / config.batch_size)
     last_good = net.copy_params()
 
-    for epoch in range(config.epochs):
+    for epoch in range(start_epoch, config.epochs):
+        # One generator per epoch drives everything random after init (the permutation and
+        # the shifts), so an epoch is the same whether the run was continued or not.
+        rng = np.random.default_rng([config.seed, 1, epoch])
         optimizer.learning_rate = learning_rate_at(config, epoch)
-        loss_sum, correct, seconds = 0.0, 0, 0.0
+        loss_sum, correct, seconds, done = 0.0, 0, 0.0, 0
         order = batch_slices(rows, config.batch_size, rng if config.shuffle else None)
         for batch, index in enumerate(order, start=1):
             if control.wait():
@@ -182,8 +199,9 @@ def train(
             seconds += time.perf_counter() - started
             loss_sum += loss * len(yb)
             correct += batch_correct
+            done += len(yb)
             if on_batch:
-                on_batch(BatchProgress(epoch, batch, batches, loss))
+                on_batch(BatchProgress(epoch, batch, batches, loss, done, seconds))
 
         started = time.perf_counter()
         with np.errstate(over="ignore", invalid="ignore"):
