@@ -15,9 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nets.checkpoint import LoadedModel
 from nets.config import TrainConfig
 from nets.data import Mnist
-from nets.training import BatchProgress, EpochMetrics, TrainControl, TrainingDiverged, check_fits, train
+from nets.optimizers import make_optimizer
+from nets.recorder import Recorder
+from nets.store import RunStore
+from nets.training import BatchProgress, EpochMetrics, TrainControl, TrainingDiverged, check_fits
 from nets.two_layer_net import TwoLayerNet
 
 # Terminal states: the thread has ended.
@@ -34,8 +38,9 @@ class JobSnapshot:
     history: tuple[EpochMetrics, ...]
     progress: BatchProgress | None  # the last finished batch
     message: str  # why it diverged or failed; empty otherwise
-    seconds_left: float | None  # estimate for the rest of the run, None until measurable
-    samples_per_sec: float | None  # recent training throughput
+    seconds_left: float | None  # estimate for the rest of the run, None until measurable (or paused)
+    samples_per_sec: float | None  # recent training throughput (None while paused)
+    recording_error: str  # why the store stopped recording this run; empty while it records
 
     @property
     def done(self) -> bool:
@@ -47,16 +52,34 @@ class JobSnapshot:
 
 
 class TrainingJob:
-    """Train `TwoLayerNet.from_config(config)` on `data` in a daemon thread."""
+    """Train `TwoLayerNet.from_config(config)` on `data` in a daemon thread, recorded
+    through `recorder` when given.
 
-    def __init__(self, data: Mnist, config: TrainConfig):
+    To continue a run: `net` with its weights after the epochs of `history`, and the
+    optimiser's saved `optimizer_state`; the job trains on to `config.epochs`.
+    """
+
+    def __init__(
+        self,
+        data: Mnist,
+        config: TrainConfig,
+        recorder: Recorder | None = None,
+        *,
+        net: TwoLayerNet | None = None,
+        history: tuple[EpochMetrics, ...] = (),
+        optimizer_state: dict | None = None,
+    ):
         check_fits(config, data)  # refuse now, in the caller's thread, not later in the job's
         self.config = config
         self.data = data
-        self.net = TwoLayerNet.from_config(config)
+        self.recorder = recorder or Recorder(None, None)
+        self.net = net if net is not None else TwoLayerNet.from_config(config)
+        self.optimizer = make_optimizer(config.optimizer, config.learning_rate, config.momentum, config.weight_decay)
+        self.optimizer.load_state(optimizer_state or {})
+        self.start_epoch = len(history)
         self.control = TrainControl()
         self._lock = threading.Lock()
-        self._history: list[EpochMetrics] = []
+        self._history: list[EpochMetrics] = list(history)
         self._progress: BatchProgress | None = None
         self._status = PENDING
         self._message = ""
@@ -100,13 +123,15 @@ class TrainingJob:
             status = self._status
             if status == RUNNING and self.control.paused and not self.control.stopped:
                 status = PAUSED
+            moving = status == RUNNING
             return JobSnapshot(
                 status=status,
                 history=tuple(self._history),
                 progress=self._progress,
                 message=self._message,
-                seconds_left=self._seconds_left(),
-                samples_per_sec=(self.config.batch_size / self._batch_seconds) if self._batch_seconds else None,
+                seconds_left=self._seconds_left() if moving else None,
+                samples_per_sec=self._samples_per_sec() if moving else None,
+                recording_error=self.recorder.error,
             )
 
     def weights(self, max_age: float = 0.0) -> tuple[int, dict[str, np.ndarray]]:
@@ -127,7 +152,9 @@ class TrainingJob:
     def _run(self) -> None:
         self._set(status=RUNNING)
         try:
-            for metrics in train(self.net, self.data, self.config, control=self.control, on_batch=self._on_batch):
+            for metrics in self.recorder.train(self.net, self.data, self.config, control=self.control,
+                                               on_batch=self._on_batch, optimizer=self.optimizer,
+                                               start_epoch=self.start_epoch):  # fmt: skip
                 with self._lock:
                     self._history.append(metrics)
                 self._publish_weights()
@@ -164,6 +191,13 @@ class TrainingJob:
             self._status = status
             self._message = message
 
+    def _samples_per_sec(self) -> float | None:
+        """Training rows per second of training time in the epoch under way, counted as
+        each epoch's record counts it (so the live figure and the final one agree)."""
+        if self._progress is not None and self._progress.samples_per_sec:
+            return self._progress.samples_per_sec
+        return self._history[-1].samples_per_sec if self._history else None
+
     def _seconds_left(self) -> float | None:
         """Batches still to do times the smoothed batch time, plus the evaluations left."""
         if self._batch_seconds is None or self._progress is None:
@@ -174,3 +208,104 @@ class TrainingJob:
         epochs_left = self.config.epochs - len(self._history)
         seconds = batches_left * self._batch_seconds + epochs_left * eval_seconds
         return seconds if math.isfinite(seconds) else None
+
+
+class JobRegistry:
+    """The trainings live in one server process, keyed by run id, shared by all its sessions.
+
+    Jobs outlive the browser session that started them (a reload or a closed tab does not
+    stop a run); each owner (a browser) has at most one live job, so a closed tab leaves
+    at most one run going, which ends by itself. Every job records into `store`.
+    """
+
+    def __init__(self, store: RunStore):
+        self.store = store
+        self._jobs: dict[int, TrainingJob] = {}
+        self._owners: dict[int, str | None] = {}
+        self._lock = threading.Lock()
+
+    def start(
+        self, data: Mnist, config: TrainConfig, owner: str | None, name: str = "", source: str = "dashboard"
+    ) -> int:
+        """Record a new run and start training it; refused while `owner` has a live run."""
+        with self._lock:
+            self._refuse_second(owner)
+            job = TrainingJob(data, config)  # raises ValueError when the config does not fit the data
+            run_id = self.store.create_run(config, source=source, name=name, owner=owner)
+            job.recorder = Recorder(self.store, run_id)
+            self._add(run_id, job, owner)
+            return run_id
+
+    def resume(self, data: Mnist, run_id: int, more_epochs: int, owner: str | None) -> int:
+        """Continue an ended run for `more_epochs` epochs from its newest weights and optimiser state."""
+        with self._lock:
+            self._refuse_second(owner)
+            if run_id in self._jobs and self._jobs[run_id].alive:
+                raise JobError(f"run {run_id} is training already")
+            plan = continue_plan(self.store, run_id, more_epochs)
+            job = TrainingJob(data, plan.config, Recorder(self.store, run_id), net=plan.loaded.net,
+                              history=plan.history, optimizer_state=plan.loaded.optimizer_state)  # fmt: skip
+            self.store.continue_run(run_id, plan.config)
+            self._add(run_id, job, owner)
+            return run_id
+
+    def _refuse_second(self, owner: str | None) -> None:
+        live = self.live_run(owner)
+        if owner is not None and live is not None:
+            raise JobError(f"run {live} is still training: stop it before starting another")
+
+    def _add(self, run_id: int, job: TrainingJob, owner: str | None) -> None:
+        for ended in [i for i, j in self._jobs.items() if not j.alive and not j.recorder.error]:
+            del self._jobs[ended]  # the store holds all of it now
+            self._owners.pop(ended, None)
+        self._jobs[run_id] = job
+        self._owners[run_id] = owner
+        job.start()
+
+    def job(self, run_id: int) -> TrainingJob | None:
+        """The job of a run trained by this process (live, or ended and not yet let go)."""
+        return self._jobs.get(run_id)
+
+    def live_run(self, owner: str | None) -> int | None:
+        """The run `owner` is training now, if any."""
+        return next((i for i, j in list(self._jobs.items()) if j.alive and self._owners.get(i) == owner), None)
+
+    def shutdown(self, wait: float = 5.0) -> None:
+        """The server is stopping: stop every job and record the live ones as interrupted."""
+        jobs = list(self._jobs.items())
+        for _, job in jobs:
+            job.stop()
+        for run_id, job in jobs:
+            if not job.join(wait):
+                self.store.mark_interrupted(run_id, "the dashboard server stopped while it trained")
+            elif job.snapshot().status == STOPPED:
+                self.store.mark_interrupted(run_id, "the dashboard server stopped while it trained")
+
+
+class JobError(RuntimeError):
+    """A training action refused by the rules (one live run per browser); says what to do."""
+
+
+@dataclass(frozen=True)
+class ContinuePlan:
+    config: TrainConfig
+    loaded: LoadedModel
+    history: tuple[EpochMetrics, ...]
+
+
+def continue_plan(store: RunStore, run_id: int, more_epochs: int) -> ContinuePlan:
+    """What continuing a run means: its newest weights (with the optimiser's state), the
+    history up to them, and the config planning `more_epochs` more epochs."""
+    record = store.run(run_id)
+    if record.live:
+        raise JobError(f"run {run_id} is {record.status}: stop it first, or wait for it to end")
+    if record.weights_epochs is None:
+        raise JobError(f"run {run_id} has no weights to continue from")
+    loaded = store.load(run_id)
+    history = tuple(m for m in store.history(run_id) if m.epoch < record.weights_epochs)
+    if len(history) != record.weights_epochs:
+        raise JobError(f"run {run_id} has no history for its weights (an uploaded model?): nothing to continue")
+    if loaded.config.optimizer != "sgd" and not loaded.optimizer_state:
+        raise JobError(f"run {run_id}'s weights have no optimizer state: it cannot be continued exactly")
+    config = loaded.config.replace(epochs=record.weights_epochs + more_epochs)
+    return ContinuePlan(config=config, loaded=loaded, history=history)

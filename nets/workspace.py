@@ -1,255 +1,319 @@
-"""Workspace: what one user owns: their runs, the current model, at most one live training.
+"""Workspace: one browser's view of the store and the server's live trainings.
 
-Plain Python, so the dashboard, tests and any other front end share the same rules: a
-second training cannot start while one is live (never two threads on one user's model),
-every run is kept with its settings and history, and the current model, the one the
-other pages use, is a finished (or stopped, or diverged) run or an uploaded model.
+Plain Python, so the dashboard and the tests share the rules:
+- every run of the store is visible to everyone, as TensorBoard shows a logdir;
+- only the browser that started a run may pause, stop, rename, tag or delete it (runs
+  from the command line, an import or a sweep have no owner: anyone may);
+- a browser trains at most one run at a time (the JobRegistry enforces it);
+- the current model, the one the other pages use, is the one the user picked, else the
+  latest run this browser finished that learned, else the shipped model.
+
+Nothing here copies what the store or a live job holds: a RunView reads through to its
+job while it trains and to the store otherwise. Models are identified by stable keys
+(run id and weights version); words for people are written by the UI.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
-import threading
-import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
+
+import numpy as np
 
 from nets.checkpoint import LoadedModel
 from nets.config import TrainConfig
 from nets.data import Mnist
-from nets.jobs import DIVERGED, FINISHED, PENDING, STOPPED, JobSnapshot, TrainingJob
+from nets.jobs import JobError, JobRegistry, JobSnapshot, TrainingJob
+from nets.store import RunRecord, RunStore
 from nets.training import EpochMetrics
 from nets.two_layer_net import TwoLayerNet
 
-UPLOADED = "uploaded"
+CHANCE_ACCURACY = 0.1  # ten digits
+LEARNED_MIN_ACCURACY = 0.2  # a run whose best validation accuracy stays below this learned nothing
+
+PRETRAINED = "pretrained"  # the model key of the shipped model
 
 
 class WorkspaceError(RuntimeError):
     """An action that the workspace's rules refuse; the message says what to do instead."""
 
 
-@dataclass
-class Run:
-    """One training run (or an uploaded model), kept for the session."""
+def learned(best_val_acc: float | None) -> bool:
+    """Did a run learn anything? Chance is 10%; a run that never reached 20% did not."""
+    return best_val_acc is not None and best_val_acc >= LEARNED_MIN_ACCURACY
 
-    run_id: int
-    config: TrainConfig
-    name: str
-    status: str = PENDING
-    history: list[EpochMetrics] = field(default_factory=list)
-    message: str = ""
-    net: TwoLayerNet | None = None  # the weights once the run has ended (None while it trains)
-    job: TrainingJob | None = None  # while it trains
-    created: float = field(default_factory=time.time)
-    snapshot: JobSnapshot | None = None  # the latest view of a live job
+
+@dataclass(frozen=True)
+class RunView:
+    """A run as a page sees it: its store record and, while this server trains it, its job."""
+
+    record: RunRecord
+    job: TrainingJob | None
+    store: RunStore
+
+    @property
+    def run_id(self) -> int:
+        return self.record.run_id
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def config(self) -> TrainConfig:
+        return self.job.config if self.job is not None else self.record.config
+
+    def snapshot(self) -> JobSnapshot | None:
+        """The live job's state now (None when this server is not training the run)."""
+        return self.job.snapshot() if self.job is not None else None
 
     @property
     def live(self) -> bool:
-        return self.job is not None
+        return self.job is not None and self.job.alive
 
     @property
-    def usable(self) -> bool:
-        """Has weights worth predicting with: ended, and trained at least an epoch (or uploaded)."""
-        return self.net is not None and (self.status == UPLOADED or bool(self.history))
+    def status(self) -> str:
+        snap = self.snapshot()
+        return snap.status if snap is not None and not snap.done else self.record.status
+
+    def history(self) -> list[EpochMetrics]:
+        snap = self.snapshot()
+        if snap is not None and not snap.done:
+            return list(snap.history)
+        return self.store.history(self.run_id)
 
     @property
-    def best_val_acc(self) -> float | None:
-        return max((m.val_acc for m in self.history), default=None)
+    def has_weights(self) -> bool:
+        return self.record.weights_epochs is not None
 
     @property
-    def test_acc(self) -> float | None:
-        return self.history[-1].test_acc if self.history else None
-
-    @property
-    def train_seconds(self) -> float:
-        return sum(m.seconds for m in self.history)
-
-    @property
-    def samples_per_sec(self) -> float | None:
-        """Training rows per second over the whole run (None before the first epoch)."""
-        rows = sum(m.samples_per_sec * m.seconds for m in self.history)
-        return rows / self.train_seconds if self.train_seconds > 0 else None
-
-    def summary(self) -> dict:
-        """One row of the run table."""
-        c = self.config
-        return {
-            "run": self.run_id,
-            "status": self.status,
-            "epochs": f"{len(self.history)}/{c.epochs}",
-            "hidden": c.hidden_size,
-            "activation": c.activation,
-            "init": c.init,
-            "optimizer": c.optimizer,
-            "lr": c.learning_rate,
-            "schedule": c.lr_schedule,
-            "batch": c.batch_size,
-            "decay": c.weight_decay,
-            "shift": c.augment_shift,
-            "seed": c.seed,
-            "best val acc": self.best_val_acc,
-            "test acc": self.test_acc,
-            "train s": round(self.train_seconds, 1),
-        }
+    def learned(self) -> bool:
+        return self.record.status == "uploaded" or learned(self.record.best_val_acc)
 
 
 @dataclass(frozen=True)
 class ModelView:
-    """A model to inspect: a run's final weights, or a snapshot of a run still training.
-
-    `key` changes whenever the weights do, so results computed from a view can be cached
-    under it and never go stale.
-    """
+    """A model to predict with. `key` changes whenever the weights do, so results computed
+    from a view can be cached under it: ("pretrained",), ("run", id, epochs) for a run's
+    newest stored weights, ("live", id, version) for a snapshot of a run training now."""
 
     key: tuple
-    label: str
-    run: Run | None  # None for a model that is not one of the user's runs (the shipped one)
-    params: dict | None = None  # a live run's snapshot; None means run.net
-    model: TwoLayerNet | None = None  # a model of its own, when run is None
+    run_id: int | None  # None for the shipped model
+    name: str  # the run's name, or "pretrained"
+    epochs: int | None  # epochs behind these weights (None: unknown)
+    _params: dict | None = None  # live snapshot weights
+    _config: TrainConfig | None = None
+    _loaded: LoadedModel | None = None
+
+    @property
+    def choice(self) -> int | str:
+        """What a selector stores: the run id, or PRETRAINED. Stable across epochs."""
+        return self.run_id if self.run_id is not None else PRETRAINED
 
     @property
     def live(self) -> bool:
-        return self.run is not None and self.params is not None
+        return self.key[0] == "live"
 
     @property
-    def name(self) -> str:
-        return self.run.name if self.run is not None else self.label
+    def config(self) -> TrainConfig:
+        return self._config if self._config is not None else self._loaded.config
 
     def net(self) -> TwoLayerNet:
-        if self.model is not None:
-            return self.model
-        if self.params is None:
-            return self.run.net
-        net = TwoLayerNet.from_config(self.run.config)
-        net.set_params(self.params)  # copies: the training thread's arrays stay its own
+        """A fresh net with these weights (layers cache their inputs: never share one between users)."""
+        net = TwoLayerNet.from_config(self.config)
+        net.set_params(self._params if self._params is not None else self._loaded.net.params)
         return net
 
 
+@functools.lru_cache(maxsize=16)
+def _stored_model(store: RunStore, run_id: int, epochs: int) -> LoadedModel:
+    """A run's weights, read and checked once per process and version."""
+    return store.load(run_id, epochs)
+
+
 class Workspace:
-    """A user's runs. Not shared between users; safe to call from one thread at a time,
-    while the jobs it owns train on their own threads."""
+    """What one browser (`owner`) sees and may do. Holds only its own choices (the pinned
+    model); everything else is read from the store and the registry when asked."""
 
-    def __init__(self):
-        self.runs: dict[int, Run] = {}
-        self.current_id: int | None = None
-        self._next_id = 1
-        self._lock = threading.Lock()
+    def __init__(self, store: RunStore, registry: JobRegistry, owner: str, pretrained: LoadedModel | None = None):
+        self.store = store
+        self.registry = registry
+        self.owner = owner
+        self.pretrained = pretrained
+        self.pinned: int | str | None = None  # a model choice the user made (run id or PRETRAINED)
 
-    # --- training -------------------------------------------------------------------------
+    # --- runs -----------------------------------------------------------------------------------
 
-    def active(self) -> Run | None:
-        """The run whose thread is still alive, if any."""
-        return next((run for run in self.runs.values() if run.live), None)
+    def runs(self) -> list[RunView]:
+        """Every run in the store, newest first."""
+        return [RunView(r, self.registry.job(r.run_id), self.store) for r in self.store.runs()]
 
-    def start(self, data: Mnist, config: TrainConfig, name: str = "") -> Run:
-        """Start training a new run. Refused while another run of this workspace trains."""
-        with self._lock:
-            self.refresh()
-            active = self.active()
-            if active is not None:
-                raise WorkspaceError(f"run {active.run_id} is still training: stop it before starting another")
-            job = TrainingJob(data, config)  # raises ValueError when the config does not fit
-            run = Run(run_id=self._next_id, config=config, name=name or f"run {self._next_id}", job=job)
-            self._next_id += 1
-            self.runs[run.run_id] = run
-            job.start()
-            return run
+    def run(self, run_id: int) -> RunView:
+        try:
+            record = self.store.run(run_id)
+        except KeyError:
+            raise WorkspaceError(f"there is no run {run_id}") from None
+        return RunView(record, self.registry.job(run_id), self.store)
+
+    def active(self) -> RunView | None:
+        """The run this browser is training now, if any."""
+        run_id = self.registry.live_run(self.owner)
+        return self.run(run_id) if run_id is not None else None
+
+    def may_control(self, record: RunRecord) -> bool:
+        return record.owner is None or record.owner == self.owner
+
+    def _controlled(self, run_id: int) -> RunView:
+        view = self.run(run_id)
+        if not self.may_control(view.record):
+            raise WorkspaceError(f"{view.name} was started in another browser: only that browser may change it")
+        return view
+
+    # --- training -----------------------------------------------------------------------------
+
+    def start(self, data: Mnist, config: TrainConfig, name: str = "") -> int:
+        try:
+            return self.registry.start(data, config, self.owner, name=name)
+        except JobError as exc:
+            raise WorkspaceError(str(exc)) from None
+
+    def continue_run(self, data: Mnist, run_id: int, more_epochs: int) -> int:
+        self._controlled(run_id)
+        try:
+            return self.registry.resume(data, run_id, more_epochs, self.owner)
+        except JobError as exc:
+            raise WorkspaceError(str(exc)) from None
+
+    def _live_job(self) -> TrainingJob | None:
+        run_id = self.registry.live_run(self.owner)
+        return self.registry.job(run_id) if run_id is not None else None
 
     def pause(self) -> None:
-        if run := self.active():
-            run.job.pause()
+        if job := self._live_job():
+            job.pause()
 
     def resume(self) -> None:
-        if run := self.active():
-            run.job.resume()
+        if job := self._live_job():
+            job.resume()
 
     def stop(self, wait: float = 5.0) -> None:
-        """Stop the live run (it keeps its weights and history) and wait for its thread."""
-        if run := self.active():
-            run.job.stop()
-            run.job.join(wait)
-            self.refresh()
+        """Stop this browser's live run (it keeps its weights and history)."""
+        if job := self._live_job():
+            job.stop()
+            job.join(wait)
 
-    def refresh(self) -> None:
-        """Bring every run up to date with its job; hand over the weights of ended ones.
+    # --- editing ---------------------------------------------------------------------------------
 
-        A run that ends well (finished, or stopped or diverged after at least one epoch)
-        becomes the current model, so the other pages use the latest result.
-        """
-        for run in self.runs.values():
-            if run.job is None:
-                continue
-            snapshot = run.job.snapshot()
-            run.snapshot = snapshot
-            run.status = snapshot.status
-            run.history = list(snapshot.history)
-            run.message = snapshot.message
-            if snapshot.done and not run.job.alive:
-                run.net = run.job.net
-                run.job = None
-                if run.usable and run.status in (FINISHED, STOPPED, DIVERGED):
-                    self.current_id = run.run_id
+    def rename(self, run_id: int, name: str) -> None:
+        self._controlled(run_id)
+        self.store.rename(run_id, name)
 
-    def shutdown(self, wait: float = 5.0) -> None:
-        """Stop every job (the session is ending): no thread outlives its user."""
-        for run in self.runs.values():
-            if run.job is not None:
-                run.job.stop()
-        for run in self.runs.values():
-            if run.job is not None:
-                run.job.join(wait)
+    def set_notes(self, run_id: int, notes: str) -> None:
+        self._controlled(run_id)
+        self.store.set_notes(run_id, notes)
 
-    # --- models -----------------------------------------------------------------------------
+    def set_tags(self, run_id: int, tags: list[str]) -> None:
+        self._controlled(run_id)
+        self.store.set_tags(run_id, tags)
 
-    def add_model(self, loaded: LoadedModel, name: str) -> Run:
-        """Keep an uploaded model as a run of its own and make it the current model."""
-        run = Run(run_id=self._next_id, config=loaded.config, name=name, status=UPLOADED, net=loaded.net, message="")
-        self._next_id += 1
-        self.runs[run.run_id] = run
-        self.current_id = run.run_id
-        return run
+    def delete(self, run_id: int) -> None:
+        view = self._controlled(run_id)
+        if view.live or view.record.live:
+            raise WorkspaceError(f"{view.name} is training: stop it before deleting it")
+        self.store.delete(run_id)
+        if self.pinned == run_id:
+            self.pinned = None
 
-    def set_current(self, run_id: int) -> None:
-        run = self.runs.get(run_id)
-        if run is None:
-            raise WorkspaceError(f"there is no run {run_id}")
-        if not run.usable:
-            raise WorkspaceError(f"run {run_id} has no trained weights yet ({run.status})")
-        self.current_id = run_id
+    def add_model(self, loaded: LoadedModel, name: str) -> int:
+        """Keep an uploaded model as a run of this browser's and make it the current model."""
+        run_id = self.store.add_model(loaded, name=name, source="upload", owner=self.owner)
+        self.pinned = run_id
+        return run_id
 
-    def current(self) -> Run | None:
-        return self.runs.get(self.current_id) if self.current_id is not None else None
+    # --- models ---------------------------------------------------------------------------------
 
-    def finished_runs(self) -> list[Run]:
-        return [run for run in self.runs.values() if run.usable]
+    def pin(self, choice: int | str | None) -> None:
+        """Make a run (or the shipped model) the current model; None goes back to the automatic rule."""
+        if choice is not None and choice != PRETRAINED:
+            view = self.run(int(choice))
+            if not view.has_weights:
+                raise WorkspaceError(f"{view.name} has no trained weights yet ({view.status})")
+            if not view.learned:
+                raise WorkspaceError(f"{view.name} did not learn (best validation accuracy at chance level)")
+        self.pinned = choice
 
-    def inspectable(self) -> list[ModelView]:
-        """Models worth inspecting: the current one first, then the run training now (as a
-        snapshot of its latest weights), then every other run with weights."""
-        views = []
-        current = self.current()
-        if current is not None:
-            views.append(ModelView(("run", current.run_id), f"{current.name} (current model)", current))
-        active = self.active()
-        if active is not None:
-            version, params = active.job.weights()
-            epochs = len(active.history)
-            label = f"{active.name} (training now: snapshot after {epochs} of {active.config.epochs} epochs)"
-            views.append(ModelView(("live", active.run_id, version), label, active, params))
-        for run in self.finished_runs():
-            if current is None or run.run_id != current.run_id:
-                views.append(ModelView(("run", run.run_id), f"{run.name} ({run.status})", run))
-        return views
+    def current_choice(self) -> int | str:
+        """The current model's choice: pinned, else this browser's latest finished run that
+        learned, else the shipped model."""
+        if self.pinned is not None:
+            if self.pinned == PRETRAINED:
+                return PRETRAINED
+            try:
+                if self.run(int(self.pinned)).has_weights:
+                    return self.pinned
+            except WorkspaceError:
+                pass  # deleted meanwhile
+        for record in self.store.runs():
+            if record.owner == self.owner and record.status == "finished" and learned(record.best_val_acc):
+                return record.run_id
+        return PRETRAINED
+
+    def model(self, choice: int | str) -> ModelView | None:
+        """The model for a choice, at its newest weights: a live run's latest snapshot, a
+        stored run's newest weights, or the shipped model. None when it has no weights."""
+        if choice == PRETRAINED:
+            if self.pretrained is None:
+                return None
+            epochs = self.pretrained.meta.get("epochs_trained")
+            return ModelView((PRETRAINED,), None, "shipped model", epochs, _loaded=self.pretrained)
+        try:
+            view = self.run(int(choice))
+        except (WorkspaceError, ValueError):
+            return None
+        if view.live:
+            version, params = view.job.weights(max_age=1.0)
+            epochs = len(view.job.snapshot().history)
+            return ModelView(("live", view.run_id, version), view.run_id, view.name, epochs, params, view.config)
+        epochs = view.record.weights_epochs
+        if epochs is None:
+            return None
+        loaded = _stored_model(self.store, view.run_id, epochs)
+        return ModelView(("run", view.run_id, epochs), view.run_id, view.name, epochs, _loaded=loaded)
+
+    def current_model(self) -> ModelView | None:
+        return self.model(self.current_choice())
+
+    def model_choices(self) -> list[int | str]:
+        """What a model selector offers: the current model, this browser's live run, every
+        other run with weights that learned (newest first), and the shipped model."""
+        active = self.registry.live_run(self.owner)
+        choices: list[int | str] = [] if active is None else [active]
+        if self.current_choice() not in choices:
+            choices.append(self.current_choice())
+        for record in self.store.runs():
+            usable = record.weights_epochs is not None and (record.status == "uploaded" or learned(record.best_val_acc))
+            if usable and not record.live and record.run_id not in choices:
+                choices.append(record.run_id)
+        if PRETRAINED not in choices and self.pretrained is not None:
+            choices.append(PRETRAINED)
+        return choices
 
 
 METRIC_FIELDS = [f.name for f in fields(EpochMetrics)]
 
 
 def history_csv(history: list[EpochMetrics]) -> str:
-    """A run's metrics as CSV, one row per epoch, the columns of EpochMetrics."""
+    """A run's metrics as CSV, one row per epoch; epochs count from 1, as the charts do."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=METRIC_FIELDS)
     writer.writeheader()
     for metrics in history:
-        writer.writerow(metrics.to_dict())
+        writer.writerow({**metrics.to_dict(), "epoch": metrics.epoch + 1})
     return out.getvalue()
+
+
+def weights_array(view: ModelView) -> np.ndarray:
+    """The first-layer weights of a model (for pictures of the hidden units)."""
+    return view._params["W1"] if view._params is not None else view._loaded.net.params["W1"]
