@@ -2,16 +2,22 @@
 
 - MNIST loads once per server process (`st.cache_resource`, global) and is shared
   read-only by every session: its arrays are not writeable.
-- Each session owns one `Workspace` (its runs and at most one live training), cached with
-  scope="session": when the session ends (tab closed, page reloaded), Streamlit releases
-  it and `Workspace.shutdown` stops its training thread.
+- Runs live in the store (`nets.store.RunStore`, one per server process, shared by every
+  session and by command-line runs) and train in the server's JobRegistry, so a reload,
+  a closed tab or a server restart loses nothing; a training goes on when its tab closes.
+- A browser is recognised across reloads by a random id in a cookie (never in the URL,
+  so a shared configuration link cannot carry it); each session's `Workspace` is that
+  browser's view of the store: what it may control, and the model it predicts with.
 - Session keys are read and written only through the small functions below.
 """
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
+import re
+import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from nets.checkpoint import LoadedModel, load_model
+from nets.checkpoint import LoadedModel, ModelFileError, load_model
 from nets.config import PRESETS, TrainConfig
 from nets.data import (
     FILE_NAMES,
@@ -31,10 +37,12 @@ from nets.data import (
     install_files,
     load_mnist,
 )
+from nets.estimate import EpochEstimate, from_history, measure, same_cost
 from nets.evaluation import evaluate
+from nets.jobs import JobRegistry
 from nets.preprocess import nearest, squared_norms, typical_stroke_widths
-from nets.training import estimate_epoch_seconds
-from nets.workspace import ModelView, Workspace
+from nets.store import RunStore, StoreError
+from nets.workspace import PRETRAINED, Workspace, WorkspaceError
 
 DOWNLOAD_ERROR = "data_download_error"  # why this session's download failed (str), or absent
 LOAD_ERROR = "data_load_error"  # why the last attempt to load MNIST failed (str), or absent
@@ -48,6 +56,7 @@ def pages() -> list:
         st.Page("pages/train.py", title="Train", icon="📈"),
         st.Page("pages/misclassified.py", title="Misclassified", icon="🔍"),
         st.Page("pages/draw.py", title="Draw", icon="✏️"),
+        st.Page("pages/compare.py", title="Compare", icon="📊"),
     ]
 
 
@@ -111,13 +120,73 @@ def install_uploads(files: dict[str, bytes]) -> list[str]:
     return installed
 
 
-# --- the session's runs ----------------------------------------------------------------------
+# --- the store, the live trainings, this browser ---------------------------------------------
 
 
-@st.cache_resource(scope="session", on_release=Workspace.shutdown, show_spinner=False)
+@st.cache_resource(show_spinner=False)
+def _store() -> RunStore:
+    return RunStore()
+
+
+def store() -> RunStore | None:
+    """The runs store of this server (None when it cannot be opened: `store_error()` says why)."""
+    try:
+        found = _store()
+    except StoreError as exc:
+        st.session_state["store_error"] = str(exc)
+        return None
+    st.session_state.pop("store_error", None)
+    return found
+
+
+def store_error() -> str:
+    return st.session_state.get("store_error", "")
+
+
+@st.cache_resource(show_spinner=False)
+def registry() -> JobRegistry:
+    """The server's live trainings; when the server stops, live runs are recorded as interrupted."""
+    jobs = JobRegistry(_store())
+    atexit.register(jobs.shutdown)
+    return jobs
+
+
+BROWSER_COOKIE = "mnist_dashboard_browser"
+BROWSER_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def browser_id() -> str:
+    """A random id that this browser keeps in a cookie (a year, this site only): reloads
+    and new tabs of the same browser find their runs again. It never goes into the URL,
+    so a shared link does not hand over the right to stop someone's run."""
+    known = st.session_state.get("browser_id")
+    if known:
+        return known
+    cookie = st.context.cookies.get(BROWSER_COOKIE, "")
+    known = cookie if isinstance(cookie, str) and BROWSER_ID.fullmatch(cookie) else secrets.token_hex(16)
+    st.session_state["browser_id"] = known
+    return known
+
+
+def remember_browser() -> None:
+    """Set the cookie when the browser did not send it (a first visit): a script of ours,
+    with an id of our own making, nothing from the user."""
+    if st.context.cookies.get(BROWSER_COOKIE) != browser_id():
+        st.html(
+            f"<script>document.cookie = '{BROWSER_COOKIE}={browser_id()}; path=/; max-age=31536000; "
+            "SameSite=Strict';</script>",
+            unsafe_allow_javascript=True,
+        )
+
+
+@st.cache_resource(scope="session", show_spinner=False)
+def _workspace(owner: str) -> Workspace:
+    return Workspace(_store(), registry(), owner, pretrained=_pretrained())
+
+
 def workspace() -> Workspace:
-    """This session's Workspace; released (its training stopped) when the session ends."""
-    return Workspace()
+    """This browser's Workspace (kept per session: the pinned model is a session choice)."""
+    return _workspace(browser_id())
 
 
 def mark_live(run_id: int | None) -> bool:
@@ -128,15 +197,6 @@ def mark_live(run_id: int | None) -> bool:
     previous = st.session_state.get("train_live_run")
     st.session_state["train_live_run"] = run_id
     return previous is not None and run_id is None
-
-
-def new_upload(file_id: str) -> bool:
-    """True the first time this session sees an uploaded file (reruns resend the same file)."""
-    seen = st.session_state.setdefault("train_seen_uploads", set())
-    if file_id in seen:
-        return False
-    seen.add(file_id)
-    return True
 
 
 def figure(signature: tuple, build, every: float = 0.0):
@@ -168,21 +228,38 @@ def evaluation(view, data: Mnist):
     return cache[view.key]
 
 
-PRETRAINED = Path(__file__).resolve().parent / "models" / "pretrained.npz"
+PRETRAINED_FILE = Path(__file__).resolve().parent / "models" / "pretrained.npz"
 
 
-@st.cache_resource(scope="session", show_spinner=False)
+@st.cache_resource(show_spinner=False)
 def _pretrained() -> LoadedModel:
-    """The shipped model, one copy per session: a net's layers cache their last input,
-    so two users must not predict through the same object at once."""
-    return load_model(PRETRAINED)
+    """The shipped model, read once per process (pages predict through fresh nets built
+    from it: a net's layers cache their last input, so users must not share one)."""
+    return load_model(PRETRAINED_FILE)
 
 
-def pretrained_view() -> ModelView:
-    loaded = _pretrained()
-    acc = loaded.meta.get("test_acc")
-    label = "pretrained (shipped" + (f", {acc:.2%} test accuracy)" if acc else ")")
-    return ModelView(key=("pretrained",), label=label, run=None, model=loaded.net)
+def pretrained_accuracy() -> float | None:
+    return _pretrained().meta.get("test_acc")
+
+
+def model_label(choice, ws: Workspace) -> str:
+    """How a model choice reads in a selector (the UI's words; the choice is the key)."""
+    if choice == PRETRAINED:
+        acc = pretrained_accuracy()
+        text = "shipped model" + (f" ({acc:.2%} test accuracy)" if acc else "")
+    else:
+        try:
+            view = ws.run(int(choice))
+        except WorkspaceError:  # deleted meanwhile: the selector drops it on the next run
+            return f"run {choice}"
+        text = view.name
+        if view.live:
+            text += " (training now, live)"
+        elif view.record.test_acc is not None:
+            text += f" ({view.record.test_acc:.2%})"
+    if choice == ws.current_choice():
+        text += " · current model"
+    return text
 
 
 @st.cache_resource(show_spinner=False)
@@ -228,6 +305,23 @@ def remember_drawing(json_data: dict | None, processed) -> None:
         st.session_state["draw_input"] = processed
 
 
+def choice_index(memory: str, choices: list) -> int:
+    """Where a page's model selector stands: the model this session chose there (kept by its
+    stable key under `memory`, so a new epoch, a new drawing or a run ending does not move
+    it), else the current model (the first choice)."""
+    chosen = st.session_state.get(memory)
+    return choices.index(chosen) if chosen in choices else 0
+
+
+def remember_choice(memory: str, widget_key: str) -> None:
+    st.session_state[memory] = st.session_state.get(widget_key)
+
+
+def drawing_probabilities(view, x: np.ndarray) -> np.ndarray:
+    """The model's probabilities for one drawing."""
+    return view.net().probabilities(x[None, :])[0]
+
+
 def drawn_input():
     """The last preprocessed drawing (survives a return to the page before the next stroke)."""
     return st.session_state.get("draw_input")
@@ -239,6 +333,67 @@ def selected_run_ids() -> list[int]:
 
 def set_selected_run_ids(run_ids: list[int]) -> None:
     st.session_state[SELECTED_RUNS] = list(run_ids)
+
+
+def set_focus_run(run_id: int | None) -> None:
+    """The run the Train page's banner and weights describe when nothing trains."""
+    st.session_state["train_focus_run"] = run_id
+
+
+TRAIN_TABLE_ROWS = 100  # the Train page lists the newest runs; the Compare page has them all
+
+
+def shown_runs(ws: Workspace, active) -> list:
+    """What the Train page draws, the first one described: the live run and the selected
+    runs while this browser trains; else the selected runs; else the run last started or
+    picked here; else this browser's newest run."""
+    wanted = selected_run_ids()
+    focus = st.session_state.get("train_focus_run")
+    if active is not None:
+        wanted = [active.run_id, *(i for i in wanted if i != active.run_id)]
+    elif not wanted:
+        mine = [r.run_id for r in ws.store.runs() if r.owner == ws.owner]
+        wanted = [focus] if focus is not None else mine[:1]
+    elif focus in wanted:
+        wanted = [focus, *(i for i in wanted if i != focus)]
+    shown = []
+    for run_id in wanted:
+        try:
+            shown.append(ws.run(run_id))
+        except WorkspaceError:
+            continue  # deleted elsewhere
+    return shown
+
+
+def uploaded_accuracy(ws: Workspace, run, data: Mnist) -> float | None:
+    """An uploaded model's test accuracy, evaluated once per model version."""
+    if run.record.status != "uploaded":
+        return None
+    view = ws.model(run.run_id)
+    return evaluation(view, data).accuracy if view is not None else None
+
+
+def take_model_upload() -> None:
+    """The model uploader's callback: keep the file as a run and make it the current model.
+    A callback runs before the page, so the sidebar names the new model in the same run."""
+    upload = st.session_state.get("train_model_upload")
+    if upload is None:
+        return
+    try:
+        run_id = workspace().add_model(load_model(upload.getvalue(), name=upload.name), upload.name)
+    except ModelFileError as exc:
+        st.session_state["train_upload_message"] = ("error", f"Not loaded, nothing changed: {exc}")
+    except StoreError as exc:
+        st.session_state["train_upload_message"] = ("error", f"Not kept: {exc}")
+    else:
+        message = f"Loaded {upload.name} as run {run_id}; it is now the current model."
+        st.session_state["train_upload_message"] = ("ok", message)
+        set_selected_run_ids([])
+        set_focus_run(run_id)
+
+
+def pop_upload_message() -> tuple[str, str] | None:
+    return st.session_state.pop("train_upload_message", None)
 
 
 # --- the Train page's settings -----------------------------------------------------------------
@@ -319,11 +474,19 @@ def apply_preset(name: str) -> None:
     apply_settings(PRESETS[name])
 
 
-@st.cache_data(show_spinner=False, max_entries=64, ttl=60)
-def epoch_estimate(config_items: tuple, rows: int) -> float:
-    """Seconds per epoch for these settings on this machine, measured in a few steps.
+def epoch_estimate(config: TrainConfig, rows: int) -> EpochEstimate:
+    """Seconds per epoch for these settings here: from the runs already made with the same
+    cost when there are some, else measured now (kept ten minutes per cost)."""
+    found = store()
+    if found is not None:
+        matching = [r.run_id for r in found.runs() if same_cost(r.config, config) and r.epochs_done > 1][:5]
+        estimate = from_history(found.histories(matching).values()) if matching else None
+        if estimate is not None:
+            return estimate
+    cost = tuple(sorted(config.to_dict().items()))
+    return _measured(cost, rows)
 
-    Kept a minute, not forever: a timing taken while the machine was busy (another
-    session training, say) should not outlive the load.
-    """
-    return estimate_epoch_seconds(TrainConfig(**dict(config_items)), rows)
+
+@st.cache_data(show_spinner=False, max_entries=64, ttl=600)
+def _measured(config_items: tuple, rows: int) -> EpochEstimate:
+    return measure(TrainConfig(**dict(config_items)), rows)

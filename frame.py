@@ -4,6 +4,7 @@ import streamlit as st
 
 import app_state
 import widgets
+from nets.workspace import PRETRAINED
 
 
 def render():
@@ -12,12 +13,13 @@ def render():
     app_state.init()
     navigation = st.navigation(app_state.pages())
     data = widgets.require_data()  # downloads, or offers an upload; stops the script until data exists
+    require_store()
     workspace = app_state.workspace()
-    workspace.refresh()
     # The Train page shows a live run itself; ticking here too would cost the browser (and
     # so the training, on a shared machine) a second redraw for nothing new.
     live_on_page = navigation.url_path == "train"
     with st.sidebar:
+        app_state.remember_browser()
         if workspace.active() is not None and not live_on_page:
             # The status ticks while a run trains, every 2 s: each tick costs a little.
             st.fragment(sidebar_status, run_every=2.0)(data, training=True)
@@ -29,26 +31,38 @@ def render():
 def sidebar_status(data, training: bool) -> None:
     """Data, current model and training progress (`training`: this is the ticking view)."""
     ws = app_state.workspace()
-    ws.refresh()
     st.caption(f"**Data** · {len(data.x_train):,} train / {len(data.x_val):,} val / {len(data.x_test):,} test")
     st.caption(f"from {data.source}")
-    current = ws.current()
-    if current is None:
-        st.caption("**Model** · none yet: train one on the Train page")
-    else:
-        acc = f", {current.test_acc:.2%} test accuracy" if current.test_acc is not None else ""
-        st.caption(f"**Model** · {current.name} ({current.status}{acc})")
+    st.caption(f"**Model** · {current_model_text(ws)}")
     active = ws.active()
     if active is not None and not training:
         st.caption(f"**Training** · {active.name}: live on this page")
-    elif active is not None and active.snapshot is not None:
-        snap = active.snapshot
+    elif active is not None:
+        snap = active.snapshot()
         epoch = snap.progress.epoch + 1 if snap.progress else 1
         st.caption(f"**Training** · {active.name}: {snap.status}, epoch {epoch} of {active.config.epochs}")
         if snap.progress:
             st.progress(snap.progress.batch / snap.progress.batches)
     elif training:
         st.rerun()  # the run just ended: redraw the page without the live tick
+
+
+def current_model_text(ws) -> str:
+    """The current model and why it is the current one, in a line."""
+    choice = ws.current_choice()
+    label = app_state.model_label(choice, ws).removesuffix(" · current model")
+    if ws.pinned is not None and ws.pinned == choice:
+        return f"{label}, chosen by you"
+    if choice == PRETRAINED:
+        return f"{label}, until you train one"
+    return f"{label}, your latest finished run"
+
+
+def require_store() -> None:
+    """The runs store, or one line saying why it cannot be used (the page stops)."""
+    if app_state.store() is None:
+        st.error(f"The runs store cannot be used: {app_state.store_error()}")
+        st.stop()
 
 
 def page_setup():
@@ -67,4 +81,6 @@ def page_setup():
         if not PagesManager.uses_pages_directory:  # rerun only if that really switched modes
             st.rerun()
     app_state.init()
-    return widgets.require_data()
+    data = widgets.require_data()
+    require_store()
+    return data

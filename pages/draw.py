@@ -10,17 +10,19 @@ from nets.preprocess import Preprocessed, preprocess
 
 data = frame.page_setup()
 ws = app_state.workspace()
-ws.refresh()
-views = [*ws.inspectable(), app_state.pretrained_view()]
 
 st.title("Draw")
-labels = [v.label for v in views]
-label = st.selectbox("Model predicting", labels, key="draw_model",
-                     help="A run training now predicts with its latest weights, refreshed every second.")  # fmt: skip
-view = views[labels.index(label)]
+choices = ws.model_choices()
+choice = st.selectbox("Model predicting", choices, index=app_state.choice_index("draw_choice", choices),
+                      key="draw_model", format_func=lambda c: app_state.model_label(c, ws),
+                      on_change=app_state.remember_choice, args=("draw_choice", "draw_model"),
+                      help="A run training now predicts with its latest weights, refreshed every second.")  # fmt: skip
+following_live = ws.model(choice) is not None and ws.model(choice).live
 
+# The canvas is 280 px wide and is clipped, not scaled, in a narrower column: keep its column at least that wide.
+st.html("<style>div[data-testid=stColumn]:has(.st-key-draw_pad){min-width:300px}</style>")
 pad, right = st.columns([1, 1.6], gap="large")
-with pad:
+with pad, st.container(key="draw_pad"):
     st.caption("Draw one digit, large, in the black square. Undo, redo and reset are on the canvas's toolbar.")
     brush = st.slider("Brush", 8, 32, 18, key="draw_brush")
     result = st_canvas(
@@ -35,14 +37,17 @@ with pad:
 drawn: Preprocessed = app_state.drawn_input() or Preprocessed(None)
 
 
-@st.fragment(run_every=1.0 if view.live else None)
+@st.fragment(run_every=1.0 if following_live else None)
 def prediction() -> None:
-    """The net's reading of the drawing; re-scored every second while the model trains."""
-    current = next((v for v in [*ws.inspectable(), app_state.pretrained_view()] if v.label == label), view)
+    """The net's reading of the drawing; re-scored every second while the model trains.
+    The model is looked up by its stable choice each time, so it follows the run's newest weights."""
+    current = ws.model(choice) or ws.current_model()
+    if following_live and not current.live:
+        st.rerun()  # the run just ended: one full run stops the ticking
     if drawn.empty:
         st.info("Draw a digit: the net's reading appears here after every stroke.")
         return
-    probs = current.net().probabilities(drawn.x[None, :])[0]
+    probs = app_state.drawing_probabilities(current, drawn.x)
     guess = int(probs.argmax())
     c1, c2 = st.columns([1, 2])
     c1.caption("The net reads")
@@ -52,7 +57,7 @@ def prediction() -> None:
     )  # an int of our own making: nothing from the user is rendered as HTML
     c1.caption(f"{probs[guess]:.1%} sure")
     if current.live:
-        c1.caption(f"{current.run.name}, live: {len(current.run.history)} of {current.run.config.epochs} epochs done.")
+        c1.caption(f"{current.name}, live: weights after {current.epochs} of {current.config.epochs} epochs.")
     c2.plotly_chart(charts.probability_figure(probs, None, guess), key="draw_probs", config={"displayModeBar": False})
 
 

@@ -14,26 +14,23 @@ SORT_LABELS = {"index": "test index", "confidence": "most confident first", "mar
 
 data = frame.page_setup()
 ws = app_state.workspace()
-ws.refresh()
-views = ws.inspectable()
 
 st.title("Misclassified")
-if not views:
-    st.info("No model yet. Train one on the Train page (the fast preset takes seconds), or add a model file there.")
-    st.page_link("pages/train.py", label="Go to Train", icon="📈")
-    st.stop()
-
-labels = [v.label for v in views]
-label = st.selectbox("Model", labels, key="mis_model") if len(views) > 1 else labels[0]
-view = views[labels.index(label) if label in labels else 0]
+choices = ws.model_choices()
+choice = st.selectbox("Model", choices, index=app_state.choice_index("mis_choice", choices), key="mis_model",
+                      format_func=lambda c: app_state.model_label(c, ws),
+                      on_change=app_state.remember_choice, args=("mis_choice", "mis_model"))  # fmt: skip
+view = ws.model(choice) or ws.current_model()
 ev = app_state.evaluation(view, data)
 predictions = ev.predictions
 cm = confusion_matrix(ev.labels, predictions)
 
 if view.live:
-    st.caption(f"A snapshot of {view.run.name} while it trains: reload the page for a newer one.")
+    s1, s2 = st.columns([3, 1])
+    s1.caption(f"A snapshot of {view.name} while it trains, after {view.epochs} of {view.config.epochs} epochs.")
+    s2.button("Refresh snapshot", key="mis_refresh", help="Evaluate the run's newest weights")
 c1, c2, c3 = st.columns(3)
-c1.metric("Model", view.run.name)
+c1.metric("Model", view.name)
 c2.metric("Test accuracy", f"{ev.accuracy:.2%}")
 c3.metric("Misclassified", f"{ev.errors:,} of {len(ev.labels):,}")
 

@@ -5,14 +5,13 @@ import streamlit as st
 import app_state
 import charts
 import frame
+import runs_ui
 import widgets
-from nets.checkpoint import ModelFileError, load_model, model_bytes
 from nets.config import ConfigError
-from nets.workspace import WorkspaceError, history_csv
+from nets.workspace import WorkspaceError
 
 data = frame.page_setup()
 ws = app_state.workspace()
-ws.refresh()
 active = ws.active()
 
 st.title("Train")
@@ -22,78 +21,68 @@ settings, live = st.columns([1, 2.2], gap="large")
 def start_run() -> None:
     """Start's callback: it runs before the page, so one run draws the training page."""
     try:
-        ws.start(data, app_state.settings_config())
+        run_id = ws.start(data, app_state.settings_config())
     except (WorkspaceError, ValueError, ConfigError) as exc:
         app_state.set_train_error(str(exc))
+    else:
+        app_state.set_selected_run_ids([])  # the live run is what the charts show now
+        app_state.set_focus_run(run_id)
 
 
-with settings, st.container(border=True):
-    config = widgets.settings_ui(rows=len(data.x_train), disabled=active is not None)
-    b1, b2, b3 = st.columns(3)
-    b1.button("Start", type="primary", disabled=config is None or active is not None, key="train_start",
-              on_click=start_run)  # fmt: skip
-    paused = active is not None and active.snapshot is not None and active.snapshot.status == "paused"
-    b2.button("Resume" if paused else "Pause", disabled=active is None, key="train_pause",
-              on_click=ws.resume if paused else ws.pause)  # fmt: skip
-    b3.button("Stop", disabled=active is None, key="train_stop", on_click=ws.stop)
-    if error := app_state.pop_train_error():
-        st.error(error)
+with settings:
+    controls = st.container()  # above the settings, so Start is in view; filled once the config is known
+    with st.container(border=True):
+        config = widgets.settings_ui(rows=len(data.x_train), disabled=active is not None)
+    if config is not None and active is None:
+        st.caption(runs_ui.estimate_text(app_state.epoch_estimate(config, config.train_samples or len(data.x_train)),
+                                         config.epochs))  # fmt: skip
+    with controls:
+        paused = active is not None and active.status == "paused"
+        b1, b2, b3 = st.columns(3)
+        b1.button("Start", type="primary", disabled=config is None or active is not None, key="train_start",
+                  on_click=start_run, width="stretch")  # fmt: skip
+        b2.button("Resume" if paused else "Pause", disabled=active is None, key="train_pause",
+                  on_click=ws.resume if paused else ws.pause, width="stretch")  # fmt: skip
+        b3.button("Stop", disabled=active is None, key="train_stop", on_click=ws.stop, width="stretch")
+        if error := app_state.pop_train_error():
+            st.error(error)
 
 
 @st.fragment(run_every=0.9 if active is not None else None)  # intervals measured in the browser: ~1 s
 def live_view() -> None:
-    """The run being trained (or the latest one), with the selected runs overlaid."""
-    ws.refresh()
+    """The runs the user chose (the live run while it trains): curves, a banner, weights."""
     now_active = ws.active()
     if app_state.mark_live(now_active.run_id if now_active else None):
         st.rerun()  # the run just ended: one full rerun refreshes the table and the controls
-    run = now_active or (ws.runs[max(ws.runs)] if ws.runs else None)
-    if run is None:
+    shown = app_state.shown_runs(ws, now_active)
+    if not shown:
         st.info("Pick a preset or your own settings and press **Start**. The charts fill in epoch by epoch.")
-        empty = app_state.figure(
-            ("curves", config.epochs if config else None),
-            lambda: charts.training_figure([], config.epochs if config else None),
-        )
-        st.plotly_chart(empty, key="train_curves_chart")
+        epochs = config.epochs if config else None
+        st.plotly_chart(app_state.figure(("curves", epochs), lambda: charts.training_figure([], epochs)),
+                        key="train_curves_chart")  # fmt: skip
         return
-    snap = run.snapshot
-    if run.live and snap is not None:
-        p = snap.progress
-        epoch = (p.epoch + 1) if p else 1
-        speed = f" · {snap.samples_per_sec:,.0f} samples/s" if snap.samples_per_sec else ""
-        left = f" · about {snap.seconds_left:.0f} s left" if snap.seconds_left is not None else ""
-        st.progress(
-            (p.batch / p.batches) if p else 0.0,
-            text=f"{run.name}: {snap.status}, epoch {epoch} of {run.config.epochs}, "
-            f"batch {p.batch if p else 0} of {p.batches if p else '…'}{speed}{left}",
-        )
-    elif run.status == "diverged":
-        st.error(f"{run.name} diverged: {run.message}")
-    elif run.status == "failed":
-        st.error(f"{run.name} failed: {run.message}")
-    elif run.history:
-        last = run.history[-1]
-        st.success(
-            f"{run.name} {run.status} after {len(run.history)} epochs: test accuracy {last.test_acc:.2%}, "
-            f"{last.test_errors} of {len(data.y_test):,} test digits misclassified. "
-            f"Training took {run.train_seconds:.2f} s ({run.samples_per_sec:,.0f} samples/s)."
-        )
-    shown = [run, *(ws.runs[i] for i in app_state.selected_run_ids() if i in ws.runs and i != run.run_id)]
+    focus = shown[0]
+    histories = {run.run_id: run.history() for run in shown}
+    runs_ui.run_banner(focus, histories[focus.run_id], len(data.y_test))
     curves = app_state.figure(
-        ("curves", *((r.run_id, len(r.history)) for r in shown)),
+        ("curves", *((r.run_id, len(histories[r.run_id])) for r in shown)),
         lambda: charts.training_figure(
-            charts.series_for([(r.name, r.history) for r in shown]), max(r.config.epochs for r in shown)
+            charts.series_for([(r.name, histories[r.run_id]) for r in shown]), max(r.config.epochs for r in shown)
         ),
     )
     st.plotly_chart(curves, key="train_curves_chart")
-    version, weights = run.job.weights(max_age=3.0) if run.live else (-1, run.net.params if run.net else None)
-    if weights is not None:
-        units = list(range(min(16, weights["W1"].shape[1])))
+    if len(shown) > 1:
+        st.caption(f"Drawn: {', '.join(r.name for r in shown)}. The banner and the weights are {focus.name}'s.")
+    model = ws.model(focus.run_id)
+    if model is not None:
+        W1 = model.net().params["W1"] if not model.live else model._params["W1"]
+        units = list(range(min(16, W1.shape[1])))
         figure = app_state.figure(
-            ("weights", run.run_id, version),
-            lambda: charts.weights_figure(weights["W1"], units),
-            every=3.0 if run.live else 0.0,  # new weights every epoch: redrawing them costs the browser
+            ("weights", focus.run_id, model.key),
+            lambda: charts.weights_figure(W1, units),
+            every=3.0 if model.live else 0.0,  # new weights every epoch: redrawing them costs the browser
         )
+        st.caption(f"First-layer weights of 16 hidden units of {focus.name}, after {model.epochs} epochs.")
         st.plotly_chart(figure, key="train_weights_chart")
 
 
@@ -101,51 +90,25 @@ with live:
     live_view()
 
 st.subheader("Runs")
-upload = st.file_uploader("Add a model file (.npz) as a run", type=["npz"], key="train_model_upload")
-if upload is not None and app_state.new_upload(upload.file_id):
-    try:
-        added = ws.add_model(load_model(upload.getvalue(), name=upload.name), upload.name)
-        st.success(f"Loaded {upload.name} as {added.name}; it is now the current model.")
-    except ModelFileError as exc:
-        st.error(f"Not loaded, nothing changed: {exc}")
-
-current = ws.current()
-st.caption(
-    f"Current model, used by the other pages: **{current.name}** ({current.status}"
-    + (f", {current.test_acc:.2%} test accuracy)" if current.test_acc is not None else ")")
-    if current
-    else "No current model yet: it is the last run that finishes, or a model you add or choose below."
-)
-if not ws.runs:
-    st.caption("Every run of this session is kept here, with its settings and results.")
+runs = ws.runs()[: app_state.TRAIN_TABLE_ROWS]
+runs.reverse()  # oldest first: a new run adds a row at the bottom and the selection keeps its rows
+st.caption(runs_ui.current_model_caption(ws))
+if not runs:
+    st.caption("Every run is kept here (and on the Compare page), with its settings and results, across reloads.")
 else:
-    rows = [run.summary() for run in ws.runs.values()]
-    percent = st.column_config.NumberColumn(format="percent")
-    table = st.dataframe(
-        rows,
-        on_select="rerun",
-        selection_mode="multi-row",
-        key="train_runs_table",
-        hide_index=True,
-        column_config={"best val acc": percent, "test acc": percent, "lr": st.column_config.NumberColumn(format="%g")},
-    )
-    chosen = [rows[i]["run"] for i in table.selection.rows]
+    rows = [runs_ui.run_row(run, app_state.uploaded_accuracy(ws, run, data)) for run in runs]
+    table = st.dataframe(rows, on_select="rerun", selection_mode="multi-row", key="train_runs_table",
+                         hide_index=True, column_config=runs_ui.RUN_COLUMNS)  # fmt: skip
+    chosen = [rows[i]["run"] for i in table.selection.rows if i < len(rows)]
     if chosen != app_state.selected_run_ids():
         app_state.set_selected_run_ids(chosen)
+        app_state.set_focus_run(chosen[0] if chosen else None)
         st.rerun()
-    st.caption("Select runs to overlay their curves on the charts; select one to act on it.")
+    st.caption("Select runs to draw their curves; select one to act on it. Every run is also on the Compare page.")
     if len(chosen) == 1:
-        run = ws.runs[chosen[0]]
-        a1, a2, a3, a4 = st.columns(4)
-        if a1.button("Use as the current model", disabled=not run.usable, key="train_use_model"):
-            ws.set_current(run.run_id)
-            st.rerun()
-        a2.button("Load its settings", key="train_load_settings", disabled=active is not None,
-                  on_click=app_state.apply_settings, args=(run.config,))  # fmt: skip
-        if run.usable:
-            meta = {"test_acc": run.test_acc, "epochs_trained": len(run.history), "name": run.name}
-            model_file = model_bytes(run.net, run.config, meta)
-            a3.download_button("Download model (.npz)", model_file, f"mnist-run-{run.run_id}.npz", key="train_dl_model")
-        if run.history:
-            csv_text = history_csv(run.history)
-            a4.download_button("Download metrics (CSV)", csv_text, f"mnist-run-{run.run_id}.csv", key="train_dl_csv")
+        runs_ui.run_actions_ui(ws, ws.run(chosen[0]), data, prefix="train")
+
+with st.expander("Add a model file (.npz) as a run"):
+    st.file_uploader("Model file", type=["npz"], key="train_model_upload", on_change=app_state.take_model_upload)
+    if message := app_state.pop_upload_message():
+        (st.success if message[0] == "ok" else st.error)(message[1])

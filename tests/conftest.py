@@ -15,6 +15,15 @@ from nets.data import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, Data
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_runs_dir(tmp_path_factory) -> Path:
+    """Every test (and every server a test starts) records runs into a temporary store,
+    never into the user's own runs directory."""
+    path = tmp_path_factory.mktemp("runs")
+    os.environ["MNIST_RUNS_DIR"] = str(path)
+    return path
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(42)

@@ -14,7 +14,7 @@ from nets.checkpoint import model_bytes
 from nets.config import TrainConfig
 from nets.two_layer_net import TwoLayerNet
 
-PAGES = ["pages/home.py", "pages/train.py"]
+PAGES = ["pages/home.py", "pages/train.py", "pages/misclassified.py", "pages/draw.py", "pages/compare.py"]
 
 
 @pytest.fixture(autouse=True)
@@ -26,16 +26,26 @@ def training_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "training-job" and t.is_alive()]
 
 
+def stop_server_jobs() -> None:
+    """What a server does when it stops: every live training stops (recorded as interrupted)."""
+    import app_state
+
+    if training_threads():
+        app_state.registry().shutdown()
+
+
 @pytest.fixture
 def app(monkeypatch, synthetic_dir, tmp_path):
-    """A fresh app on the synthetic data; afterwards every session is released (threads stop)."""
+    """A fresh app on the synthetic data and an empty store; afterwards its trainings stop."""
     monkeypatch.setenv("MNIST_DIR", str(synthetic_dir))
     monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
     st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
     at.run()
     yield at
-    st.cache_resource.clear()  # releases each session's Workspace: on_release stops its thread
+    stop_server_jobs()
+    st.cache_resource.clear()
     deadline = time.monotonic() + 5
     while training_threads() and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -98,7 +108,8 @@ def test_start_trains_a_run_to_the_end(app):
     table = app.dataframe[0].value
     assert list(table["status"]) == ["finished"] and list(table["epochs"]) == ["2/2"]
     assert 0 <= table["test acc"][0] <= 1
-    assert "Current model, used by the other pages: **run 1** (finished" in texts(app.caption)
+    assert "Current model, used by the other pages: **run 1 (" in texts(app.caption)
+    assert "(your latest finished run that learned" in texts(app.caption)
 
 
 def test_start_twice_is_refused_while_training(app):
@@ -145,9 +156,10 @@ def test_model_upload_good_and_bad(app):
     config = TrainConfig(hidden_size=16)
     good = model_bytes(TwoLayerNet.from_config(config), config, {"test_acc": 0.5})
     app.file_uploader(key="train_model_upload").set_value(("mine.npz", good, "application/octet-stream")).run()
-    assert "Loaded mine.npz as mine.npz; it is now the current model." in texts(app.success)
+    assert "Loaded mine.npz as run 1; it is now the current model." in texts(app.success)
     assert list(app.dataframe[0].value["status"]) == ["uploaded"]
-    assert "**mine.npz** (uploaded" in texts(app.caption)
+    assert "**mine.npz" in texts(app.caption) and "(you chose it)" in texts(app.caption)
+    assert "**Model** · mine.npz" in texts(app.sidebar.caption)  # the frame knows in the same run
 
 
 def test_query_parameters_set_the_controls(monkeypatch, synthetic_dir):
@@ -208,9 +220,11 @@ def trained(app: AppTest) -> AppTest:
     return app
 
 
-def test_misclassified_without_a_model_says_how_to_get_one(app):
+def test_misclassified_before_any_training_uses_the_shipped_model(app):
     page(app, "pages/misclassified.py")
-    assert "No model yet" in texts(app.info)
+    assert {m.label: m.value for m in app.metric}["Model"] == "shipped model"
+    assert app.selectbox(key="mis_model").value == "pretrained"
+    assert "**Model** · shipped model (98.19% test accuracy), until you train one" in texts(app.sidebar.caption)
 
 
 def test_misclassified_page_filters_sorts_and_details(app):
@@ -267,7 +281,8 @@ def bar_heights(at: AppTest, key: str) -> list[float]:
 def test_draw_empty_canvas_asks_for_a_digit(app):
     page(app, "pages/draw.py")
     assert "Draw a digit" in texts(app.info)
-    assert app.selectbox(key="draw_model").value.startswith("pretrained (shipped")
+    assert app.selectbox(key="draw_model").value == "pretrained"
+    assert app.selectbox(key="draw_model").options == ["shipped model (98.19% test accuracy) · current model"]
     assert guess(app) is None
 
 
@@ -292,8 +307,8 @@ def test_draw_rescores_on_the_live_weights_of_a_training_run(app):
     app.select_slider(key="train_batch").set_value(1).run()
     app.button(key="train_start").click().run()
     page(app, "pages/draw.py")
-    live = [o for o in app.selectbox(key="draw_model").options if "training now" in o]
-    assert live and app.selectbox(key="draw_model").value == live[0]  # the live run is offered first
+    assert app.selectbox(key="draw_model").options[0] == "run 1 (training now, live)"
+    assert app.selectbox(key="draw_model").value == 1  # the live run is offered first, by its run id
     app.session_state["draw_canvas_0"] = canvas_value(one)
     app.run()
     assert "run 1, live:" in texts(app.caption)
