@@ -490,3 +490,48 @@ def epoch_estimate(config: TrainConfig, rows: int) -> EpochEstimate:
 @st.cache_data(show_spinner=False, max_entries=64, ttl=600)
 def _measured(config_items: tuple, rows: int) -> EpochEstimate:
     return measure(TrainConfig(**dict(config_items)), rows)
+
+
+# --- the Compare page --------------------------------------------------------------------------
+
+
+def store_signature(found: RunStore, records: list | None = None) -> tuple:
+    """What changes when a run is added, deleted, renamed, tagged or makes progress."""
+    records = found.runs() if records is None else records
+    return tuple((r.run_id, r.status, r.epochs_done, r.name, r.tags) for r in records)
+
+
+def compare_columns() -> dict:
+    return {
+        "best_val_acc": st.column_config.NumberColumn("best val acc", format="percent"),
+        "test_acc": st.column_config.NumberColumn("test acc", format="percent"),
+        "learning_rate": st.column_config.NumberColumn("learning rate", format="%g"),
+        "weight_decay": st.column_config.NumberColumn("weight decay", format="%g"),
+        "init_std": st.column_config.NumberColumn("init std", format="%g"),
+        "train_seconds": st.column_config.NumberColumn("train s", format="%.1f"),
+        "epochs_done": st.column_config.NumberColumn("epochs done"),
+        "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+    }
+
+
+def compare_table_key(statuses, sources, tags, sweep) -> str:
+    """The run table's key, new for new filters: a selection is made of row positions,
+    which would mean other runs under other filters."""
+    return "compare_table_" + "|".join(",".join(map(str, part)) for part in (statuses, sources, tags, [sweep or ""]))
+
+
+def set_compare_message(message: str) -> None:
+    st.session_state["compare_message"] = message
+
+
+def pop_compare_message() -> str | None:
+    return st.session_state.pop("compare_message", None)
+
+
+def pending_delete() -> list[int] | None:
+    """The runs the user asked to delete, waiting for the confirmation."""
+    return st.session_state.get("compare_pending_delete")
+
+
+def set_pending_delete(run_ids: list[int] | None) -> None:
+    st.session_state["compare_pending_delete"] = run_ids

@@ -1,0 +1,133 @@
+"""The Compare page over a store with runs from several sources (AppTest, synthetic data)."""
+
+import time
+
+import pytest
+import streamlit as st
+from conftest import ROOT, tiny_mnist
+from streamlit.testing.v1 import AppTest
+
+from nets.config import TrainConfig
+from nets.recorder import Recorder
+from nets.store import RunStore
+from nets.two_layer_net import TwoLayerNet
+
+
+@pytest.fixture(autouse=True)
+def _steady(steady_apptest):
+    """Every AppTest here runs like a live server past its first request (see conftest)."""
+
+
+def record_run(store: RunStore, config: TrainConfig, source: str, name: str = "", tags=()) -> int:
+    run_id = store.create_run(config, source=source, name=name, tags=tags)
+    list(Recorder(store, run_id).train(TwoLayerNet.from_config(config), tiny_mnist(), config))
+    return run_id
+
+
+@pytest.fixture
+def store(monkeypatch, synthetic_dir, tmp_path) -> RunStore:
+    monkeypatch.setenv("MNIST_DIR", str(synthetic_dir))
+    monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
+    st.cache_resource.clear()
+    found = RunStore(tmp_path / "runs")
+    base = TrainConfig(hidden_size=16, epochs=2, batch_size=50)
+    record_run(found, base, "cli", "baseline", tags=["keep"])
+    record_run(found, base.replace(learning_rate=0.01), "cli", "faster")
+    record_run(found, base.replace(hidden_size=32, optimizer="sgd", learning_rate=0.1), "import", "wide sgd")
+    yield found
+    st.cache_resource.clear()
+
+
+def compare_page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/compare.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def table(at: AppTest):
+    return at.dataframe[0].value
+
+
+def select(at: AppTest, rows: list[int]) -> None:
+    import app_state
+
+    key = app_state.compare_table_key([], [], [], None)
+    at.session_state[key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_lists_every_run_with_only_the_settings_that_differ(store):
+    at = compare_page()
+    df = table(at)
+    assert list(df["name"]) == ["baseline", "faster", "wide sgd"]  # oldest first: new runs add rows at the end
+    assert list(df["source"]) == ["cli", "cli", "import"]
+    assert {"hidden_size", "optimizer", "learning_rate"} <= set(df.columns)
+    assert "batch_size" not in df.columns  # the same in every run: hidden by "differences only"
+    assert all(0 <= a <= 1 for a in df["best_val_acc"])
+    at.toggle(key="compare_differences").set_value(False).run()
+    assert "batch_size" in table(at).columns
+    at.multiselect(key="compare_source").set_value(["import"]).run()
+    assert list(table(at)["name"]) == ["wide sgd"]
+    at.multiselect(key="compare_source").set_value([]).run()
+    at.multiselect(key="compare_tags").set_value(["keep"]).run()
+    assert list(table(at)["name"]) == ["baseline"]
+
+
+def test_a_run_from_the_command_line_appears_without_a_restart(store):
+    at = compare_page()
+    assert len(table(at)) == 3
+    record_run(store, TrainConfig(hidden_size=16, epochs=1, batch_size=50), "cli", "late")
+    at.run()  # the page's watcher reruns it in a browser; AppTest does not tick fragments
+    assert list(table(at)["name"])[-1] == "late"
+
+
+def test_select_rename_tag_and_delete_after_confirming(store):
+    at = compare_page()
+    select(at, [0])
+    assert at.subheader[0].value == "Selected: baseline"
+    at.text_input(key="compare_new_tag").set_value("good").run()
+    at.button(key="compare_add_tag").click().run()
+    assert "Tagged 1 run 'good'" in " ".join(s.value for s in at.success)
+    assert store.run(1).tags == ("good", "keep")
+    select(at, [0])
+    form_name = next(t for t in at.text_input if t.label == "Name")
+    form_name.set_value("the notebook-ish")
+    at.button[[b.label for b in at.button].index("Save name and notes")].click().run()
+    assert store.run(1).name == "the notebook-ish"
+    select(at, [1, 2])
+    at.button(key="compare_delete").click().run()
+    assert len(store.runs()) == 3  # nothing deleted before the confirmation
+    assert "Delete 2 runs and their weight files?" in " ".join(w.value for w in at.warning)
+    files = [s.path for r in (2, 3) for s in store.snapshots(r)]
+    assert files and all(f.exists() for f in files)
+    at.button(key="compare_delete_yes").click().run()
+    assert [r.name for r in store.runs()] == ["the notebook-ish"]
+    assert not any(f.exists() for f in files)
+
+
+def test_charts_show_the_selected_runs(store):
+    import json
+
+    at = compare_page()
+    select(at, [0, 2])
+    curves = next(el for el in at.get("plotly_chart") if "compare_curves" in str(el.proto))
+    names = {t["name"].split(" · ")[0] for t in json.loads(curves.proto.spec)["data"] if t.get("name")}
+    assert names == {"baseline", "wide sgd"}
+    scatter = next(el for el in at.get("plotly_chart") if "compare_scatter" in str(el.proto))
+    spec = json.loads(scatter.proto.spec)
+    assert spec["layout"]["xaxis"]["type"] == "log" and len(spec["data"][0]["x"]) == 3
+
+
+def test_compare_with_an_empty_store_says_how_to_make_runs(monkeypatch, synthetic_dir, tmp_path):
+    monkeypatch.setenv("MNIST_DIR", str(synthetic_dir))
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
+    st.cache_resource.clear()
+    at = compare_page()
+    assert "No runs yet" in at.info[0].value
+    st.cache_resource.clear()
+    time.sleep(0)
