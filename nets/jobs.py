@@ -8,7 +8,9 @@ Streamlit here: the dashboard owns jobs, the engine does not know it.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from nets.config import TrainConfig
 from nets.data import Mnist
 from nets.optimizers import make_optimizer
 from nets.recorder import Recorder
-from nets.store import RunStore
+from nets.store import RunStore, StoreError
 from nets.training import BatchProgress, EpochMetrics, TrainControl, TrainingDiverged, check_fits
 from nets.two_layer_net import TwoLayerNet
 
@@ -272,14 +274,13 @@ class JobRegistry:
 
     def shutdown(self, wait: float = 5.0) -> None:
         """The server is stopping: stop every job and record the live ones as interrupted."""
-        jobs = list(self._jobs.items())
-        for _, job in jobs:
+        live = [(run_id, job) for run_id, job in list(self._jobs.items()) if job.alive]
+        for _, job in live:
             job.stop()
-        for run_id, job in jobs:
-            if not job.join(wait):
-                self.store.mark_interrupted(run_id, "the dashboard server stopped while it trained")
-            elif job.snapshot().status == STOPPED:
-                self.store.mark_interrupted(run_id, "the dashboard server stopped while it trained")
+        for run_id, job in live:
+            job.join(wait)
+            with contextlib.suppress(StoreError, OSError, sqlite3.Error):  # the server is going: say what we can
+                self.store.set_status(run_id, "interrupted", "the dashboard server stopped while it trained")
 
 
 class JobError(RuntimeError):

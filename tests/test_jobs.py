@@ -2,7 +2,6 @@
 
 import csv
 import io
-import threading
 import time
 
 import numpy as np
@@ -12,9 +11,11 @@ from conftest import synthetic_idx_files
 from nets.checkpoint import load_model, model_bytes
 from nets.config import TrainConfig
 from nets.data import TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, DataError, find_files, install_files
-from nets.jobs import TrainingJob
-from nets.training import estimate_epoch_seconds
-from nets.workspace import Workspace, WorkspaceError, history_csv
+from nets.estimate import EpochEstimate, from_history, measure
+from nets.jobs import JobRegistry, TrainingJob
+from nets.store import RunStore
+from nets.two_layer_net import TwoLayerNet
+from nets.workspace import PRETRAINED, Workspace, WorkspaceError, history_csv
 
 QUICK = TrainConfig(hidden_size=16, batch_size=30, epochs=2)
 SLOW = TrainConfig(hidden_size=16, batch_size=1, epochs=200)  # long enough to act on while it runs
@@ -89,65 +90,145 @@ def test_diverged_job_keeps_history_and_message(tiny_data):
     assert job.net.params_finite()
 
 
-def test_workspace_one_training_at_a_time_and_current_model(tiny_data):
-    ws = Workspace()
-    run = ws.start(tiny_data, SLOW)
-    try:
-        with pytest.raises(WorkspaceError, match="run 1 is still training"):
-            ws.start(tiny_data, QUICK)
-        assert sum(t.name == "training-job" and t.is_alive() for t in threading.enumerate()) == 1
-        ws.pause()
-        wait_until(lambda: run.job.snapshot().status == "paused")
-        ws.stop()
-    finally:
-        ws.shutdown()
-    assert run.status == "stopped" and run.job is None
-    second = ws.start(tiny_data, QUICK)
-    second.job.join(10)
-    ws.refresh()
-    assert second.status == "finished" and ws.current() is second and second.usable
-    assert [r["run"] for r in (run.summary(), second.summary())] == [1, 2]
-    assert second.summary()["test acc"] == second.history[-1].test_acc
+@pytest.fixture
+def registry(tmp_path):
+    jobs = JobRegistry(RunStore(tmp_path / "runs"))
+    yield jobs
+    jobs.shutdown()
 
 
-def test_stop_in_the_first_batch_leaves_an_unusable_run(tiny_data):
-    ws = Workspace()
-    run = ws.start(tiny_data, SLOW)
+def workspace(registry, owner="browser-a") -> Workspace:
+    return Workspace(registry.store, registry, owner)
+
+
+def finish(ws: Workspace, run_id: int) -> None:
+    assert ws.registry.job(run_id).join(10)
+
+
+def test_one_live_run_per_browser_and_the_current_model_rule(tiny_data, registry):
+    ws = workspace(registry)
+    assert ws.current_choice() == PRETRAINED  # nothing trained yet: the shipped model
+    first = ws.start(tiny_data, SLOW)
+    with pytest.raises(WorkspaceError, match=f"run {first} is still training"):
+        ws.start(tiny_data, QUICK)
+    other = workspace(registry, "browser-b")  # another browser may train at the same time
+    theirs = other.start(tiny_data, QUICK)
+    finish(other, theirs)
+    ws.pause()
+    wait_until(lambda: ws.active().status == "paused")
     ws.stop()
-    assert run.status == "stopped" and not run.history and not run.usable and ws.current() is None
-    with pytest.raises(WorkspaceError, match="no trained weights"):
-        ws.set_current(run.run_id)
+    assert ws.active() is None and ws.run(first).status == "stopped"
+    assert ws.current_choice() == PRETRAINED  # a stopped run does not replace the current model by itself
+    second = ws.start(tiny_data, QUICK)
+    finish(ws, second)
+    assert ws.run(second).status == "finished" and ws.current_choice() == second
+    assert other.current_choice() == theirs  # each browser's latest finished run
+    ws.pin(PRETRAINED)
+    assert ws.current_choice() == PRETRAINED  # the user's choice wins until they change it
 
 
-def test_shutdown_ends_every_thread(tiny_data):
-    ws = Workspace()
-    run = ws.start(tiny_data, SLOW)
-    ws.shutdown(wait=5)
-    assert not run.job.alive
+def test_a_run_that_learned_nothing_never_becomes_the_current_model(tiny_data, registry):
+    ws = workspace(registry)
+    good = ws.start(tiny_data, QUICK)
+    finish(ws, good)
+    # Zero hidden signal: a learning rate so small nothing moves off chance in 2 epochs.
+    stuck = ws.start(tiny_data, QUICK.replace(optimizer="sgd", learning_rate=1e-6, init="std", init_std=1e-6))
+    finish(ws, stuck)
+    assert ws.run(stuck).status == "finished" and not ws.run(stuck).learned
+    assert ws.current_choice() == good
+    with pytest.raises(WorkspaceError, match="did not learn"):
+        ws.pin(stuck)
+    assert stuck not in ws.model_choices()
 
 
-def test_uploaded_model_becomes_current(tiny_data):
-    ws = Workspace()
-    run = ws.start(tiny_data, QUICK)
-    run.job.join(10)
-    ws.refresh()
-    loaded = load_model(model_bytes(run.net, run.config), name="mine.npz")
+def test_a_run_keeps_training_when_its_session_ends_and_the_browser_finds_it_again(tiny_data, registry):
+    """A reload is a new session of the same browser: a new Workspace with the same owner."""
+    first_tab = workspace(registry)
+    run_id = first_tab.start(tiny_data, SLOW)
+    del first_tab
+    reloaded = workspace(registry)
+    assert reloaded.active().run_id == run_id and reloaded.active().live
+    stranger = workspace(registry, "browser-b")
+    assert stranger.active() is None
+    with pytest.raises(WorkspaceError, match="started in another browser"):
+        stranger.rename(run_id, "mine now")
+    with pytest.raises(WorkspaceError, match="is training: stop it before deleting it"):
+        reloaded.delete(run_id)
+    reloaded.stop()
+    assert reloaded.run(run_id).status == "stopped"
+
+
+def test_the_server_stopping_records_live_runs_as_interrupted(tiny_data, registry):
+    ws = workspace(registry)
+    run_id = ws.start(tiny_data, SLOW)
+    wait_until(lambda: ws.run(run_id).history() or ws.active().snapshot().progress is not None)
+    registry.shutdown()
+    record = registry.store.run(run_id)
+    assert record.status == "interrupted" and "server stopped" in record.message
+
+
+def test_live_model_views_have_stable_choices_and_fresh_keys(tiny_data, registry):
+    ws = workspace(registry)
+    run_id = ws.start(tiny_data, SLOW)
+    assert ws.model_choices()[0] == run_id  # the live run first, to watch it learn
+    first = ws.model(run_id)
+    assert first.live and first.choice == run_id
+    wait_until(lambda: ws.model(run_id).key != first.key)  # newer weights: a new key, the same choice
+    ws.stop()
+    ended = ws.model(run_id)
+    assert ended.key == ("run", run_id, len(ws.run(run_id).history())) or ended.key[0] == "run"
+
+
+def test_uploaded_model_becomes_current_and_can_be_chosen(tiny_data, registry):
+    ws = workspace(registry)
+    run_id = ws.start(tiny_data, QUICK)
+    finish(ws, run_id)
+    loaded = load_model(model_bytes(TwoLayerNet.from_config(QUICK), QUICK, {"epochs_trained": 3}))
     uploaded = ws.add_model(loaded, "mine.npz")
-    assert ws.current() is uploaded and uploaded.status == "uploaded" and uploaded.usable
-    ws.set_current(run.run_id)
-    assert ws.current() is run
+    view = ws.run(uploaded)
+    assert ws.current_choice() == uploaded and view.status == "uploaded" and view.record.source == "upload"
+    ws.pin(run_id)
+    assert ws.current_choice() == run_id
     with pytest.raises(WorkspaceError, match="no run 99"):
-        ws.set_current(99)
+        ws.pin(99)
 
 
-def test_history_csv(tiny_data):
-    ws = Workspace()
-    run = ws.start(tiny_data, QUICK)
-    run.job.join(10)
-    ws.refresh()
-    rows = list(csv.DictReader(io.StringIO(history_csv(run.history))))
-    assert [int(r["epoch"]) for r in rows] == [0, 1]
-    assert float(rows[1]["test_acc"]) == run.history[1].test_acc
+def test_history_csv_counts_epochs_from_one_like_the_charts(tiny_data, registry):
+    ws = workspace(registry)
+    run_id = ws.start(tiny_data, QUICK)
+    finish(ws, run_id)
+    history = ws.run(run_id).history()
+    rows = list(csv.DictReader(io.StringIO(history_csv(history))))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert float(rows[1]["test_acc"]) == history[1].test_acc
+
+
+def test_live_and_final_throughput_are_the_same_figure(tiny_data):
+    job = TrainingJob(tiny_data, SLOW.replace(epochs=3))
+    seen = []
+    job.start()
+    while job.alive:
+        snap = job.snapshot()
+        if snap.samples_per_sec and snap.progress and snap.progress.batch > 200:
+            seen.append(snap.samples_per_sec)
+        time.sleep(0.01)
+    history = job.snapshot().history
+    final = sum(m.samples_per_sec * m.seconds for m in history) / sum(m.seconds for m in history)
+    assert seen and 0.7 < sorted(seen)[len(seen) // 2] / final < 1.3
+
+
+def test_paused_job_reports_no_speed_and_no_time_left(tiny_data):
+    job = TrainingJob(tiny_data, SLOW)
+    job.start()
+    try:
+        wait_until(lambda: job.snapshot().samples_per_sec)
+        job.pause()
+        wait_until(lambda: job.snapshot().status == "paused")
+        snap = job.snapshot()
+        assert snap.samples_per_sec is None and snap.seconds_left is None
+    finally:
+        job.stop()
+        job.join(5)
 
 
 def test_install_uploaded_files(tmp_path):
@@ -181,7 +262,19 @@ def test_upload_pair_counts_must_agree(tmp_path):
         install_files({TRAIN_IMAGES: files[TRAIN_IMAGES], TRAIN_LABELS: short}, tmp_path)
 
 
-def test_estimate_epoch_seconds_scales_with_work():
-    small = estimate_epoch_seconds(TrainConfig(hidden_size=32, batch_size=500), rows=55000)
-    large = estimate_epoch_seconds(TrainConfig(hidden_size=1024, batch_size=500), rows=55000)
-    assert 0 < small < large
+def test_measured_estimate_scales_with_work_and_gives_its_spread():
+    small = measure(TrainConfig(hidden_size=32, batch_size=500), rows=55000)
+    large = measure(TrainConfig(hidden_size=1024, batch_size=500), rows=55000)
+    assert 0 < small.seconds < large.seconds
+    assert small.basis == "measured" and small.samples >= 5 and small.low <= small.seconds <= small.high
+
+
+def test_estimate_from_earlier_runs_leaves_out_first_epochs(tiny_data, registry):
+    ws = workspace(registry)
+    run_id = ws.start(tiny_data, QUICK.replace(epochs=4))
+    finish(ws, run_id)
+    history = ws.run(run_id).history()
+    estimate = from_history([history])
+    expected = sorted(m.seconds + m.eval_seconds for m in history[1:])
+    assert estimate == EpochEstimate(expected[1], expected[0], expected[-1], "runs", 3)
+    assert from_history([history[:2]]) is None  # one epoch past warm-up is no basis
