@@ -409,7 +409,8 @@ class RunStore:
         run_id = self.create_run(loaded.config, source=source, name=name, owner=owner, status=status, notes=notes,
                                  tags=tags)  # fmt: skip
         try:
-            epochs = len(history) or int(loaded.meta.get("epochs_trained") or 0)
+            trained = loaded.meta.get("epochs_trained")  # a file from outside: any JSON at all
+            epochs = len(history) or (trained if isinstance(trained, int) and 0 < trained <= 10**6 else 0)
             path = self._weights_path(run_id, epochs)
             meta = {**loaded.meta, "run_id": run_id, "epochs_trained": epochs}
             state = loaded.optimizer_state or None
