@@ -3,6 +3,12 @@
 Prints the notebook's table, one line per epoch, then the misclassified count and the
 final accuracy; with --json, one JSON object per line instead. Bad arguments or bad data:
 exit status 2 and one line on stderr. A diverged run: exit status 1 and one line.
+
+Every run is recorded in the store of the runs directory (--runs-dir, else $MNIST_RUNS_DIR,
+else the XDG data directory; --no-record to skip), each epoch committed before the next
+starts; a store that cannot be used costs one line on stderr, never the training.
+`--resume RUN_ID --epochs N` continues a recorded run for N more epochs, exactly where
+it stopped (its newest weights and optimiser state), appending to its history.
 """
 
 from __future__ import annotations
@@ -12,12 +18,17 @@ import json
 import sys
 import time
 
-from nets.checkpoint import save_model
+from nets.checkpoint import ModelFileError, save_model
 from nets.config import ACTIVATIONS, DTYPES, INITS, LR_SCHEDULES, OPTIMIZERS, PRESETS, ConfigError, TrainConfig
 from nets.data import DataError, load_mnist
-from nets.training import EpochMetrics, TrainingDiverged, check_fits, train
+from nets.jobs import JobError, continue_plan
+from nets.optimizers import make_optimizer
+from nets.recorder import Recorder
+from nets.store import RunStore, StoreError
+from nets.training import EpochMetrics, TrainingDiverged, check_fits
 from nets.two_layer_net import TwoLayerNet
 
+PROG = "python -m nets.train"
 # Command-line flag -> TrainConfig field, for the flags that override a preset.
 FLAG_FIELDS = {
     "hidden": "hidden_size",
@@ -37,6 +48,8 @@ FLAG_FIELDS = {
     "train_samples": "train_samples",
     "augment_shift": "augment_shift",
 }
+# Flags that describe a new run, refused with --resume (a continued run keeps its own).
+NEW_RUN_FLAGS = ("preset", *(flag for flag in FLAG_FIELDS if flag != "epochs"), "name", "tag", "notes", "no_record")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -47,8 +60,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="python -m nets.train", description="Train the two-layer net on MNIST.")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="fast", help="starting configuration (default fast)")
+    p = OneLineParser(prog=PROG, description="Train the two-layer net on MNIST.")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="starting configuration (default fast)")
     p.add_argument("--hidden", type=int, metavar="N", help="hidden units")
     p.add_argument("--activation", choices=ACTIVATIONS)
     p.add_argument("--init", choices=INITS)
@@ -59,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float, metavar="X", help="L2 penalty on the weights")
     p.add_argument("--schedule", choices=LR_SCHEDULES, help="learning-rate schedule")
     p.add_argument("--batch-size", type=int, metavar="N")
-    p.add_argument("--epochs", type=int, metavar="N")
+    p.add_argument("--epochs", type=int, metavar="N", help="epochs to train (with --resume: how many more)")
     p.add_argument("--shuffle", action=argparse.BooleanOptionalAction, default=None, help="shuffle every epoch")
     p.add_argument("--seed", type=int, metavar="N")
     p.add_argument("--dtype", choices=DTYPES)
@@ -69,12 +82,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-download", action="store_true", help="fail instead of downloading MNIST")
     p.add_argument("--save", metavar="PATH", help="write the trained model (.npz) here")
     p.add_argument("--json", action="store_true", help="one JSON object per line instead of the table")
+    r = p.add_argument_group("recording (every run is kept in the runs directory's store)")
+    r.add_argument(
+        "--runs-dir", metavar="DIR", help="the store (default: $MNIST_RUNS_DIR, else ~/.local/share/mnist-dashboard)"
+    )
+    r.add_argument("--no-record", action="store_true", help="do not record this run")
+    r.add_argument("--name", help="the run's name in the store (default: run N)")
+    r.add_argument("--tag", action="append", default=[], metavar="TAG", help="a tag for the run (repeatable)")
+    r.add_argument("--notes", help="free text kept with the run")
+    r.add_argument("--resume", type=int, metavar="RUN_ID", help="continue this recorded run for --epochs N more epochs")
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     changes = {field: getattr(args, flag) for flag, field in FLAG_FIELDS.items() if getattr(args, flag) is not None}
-    return PRESETS[args.preset].replace(**changes)
+    return PRESETS[args.preset or "fast"].replace(**changes)
+
+
+def check_resume_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """Why these arguments cannot continue a run, or "" when they can."""
+    given = [flag for flag in NEW_RUN_FLAGS if getattr(args, flag) != parser.get_default(flag)]
+    if given:
+        return f"--{given[0].replace('_', '-')} cannot be used with --resume: a continued run keeps its settings"
+    if args.epochs is None or args.epochs < 1:
+        return "--resume needs --epochs N, the number of epochs to add (at least 1)"
+    return ""
 
 
 def format_epoch(m: EpochMetrics) -> str:
@@ -88,10 +120,27 @@ def format_epoch(m: EpochMetrics) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        config = config_from_args(args)
-    except ConfigError as exc:
-        parser.error(str(exc))
+
+    def fail(message: str):
+        parser.exit(2, f"{parser.prog}: error: {message}\n")
+
+    store, plan = None, None
+    if args.resume is not None:
+        if why := check_resume_args(parser, args):
+            parser.error(why)
+        try:
+            store = RunStore(args.runs_dir)
+            plan = continue_plan(store, args.resume, args.epochs)
+        except (StoreError, JobError, ModelFileError, ConfigError) as exc:
+            fail(str(exc))
+        except KeyError as exc:  # no such run
+            fail(exc.args[0])
+        config = plan.config
+    else:
+        try:
+            config = config_from_args(args)
+        except ConfigError as exc:
+            parser.error(str(exc))
 
     def progress(name, done, total):
         if total:
@@ -101,24 +150,67 @@ def main(argv: list[str] | None = None) -> int:
         data = load_mnist(args.data_dir, download=not args.no_download, progress=progress)
         check_fits(config, data)
     except (DataError, ValueError) as exc:  # unreadable data, or a config that does not fit it
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+        fail(str(exc))
     print(f"MNIST from {data.source}", file=sys.stderr)
 
-    net = TwoLayerNet.from_config(config)
-    history: list[EpochMetrics] = []
-    status, message = 0, ""
+    optimizer = make_optimizer(config.optimizer, config.learning_rate, config.momentum, config.weight_decay)
+    if plan is not None:
+        try:
+            store.continue_run(args.resume, config)
+        except StoreError as exc:
+            fail(str(exc))
+        net, history = plan.loaded.net, list(plan.history)
+        optimizer.load_state(plan.loaded.optimizer_state)
+        recorder = Recorder(store, args.resume)
+        print(f"continuing run {args.resume} ({len(history)} epochs done) in {store.path}", file=sys.stderr)
+    else:
+        net, history = TwoLayerNet.from_config(config), []
+        recorder = new_recorder(args, config)
+    return train_and_report(parser, args, data, config, net, optimizer, history, recorder)
+
+
+def new_recorder(args: argparse.Namespace, config: TrainConfig) -> Recorder:
+    """A Recorder for a new run in the store, or one that records nothing (--no-record,
+    or a store that cannot be used: one line says why, and the training goes on)."""
+    if args.no_record:
+        return Recorder(None, None)
     try:
-        for metrics in train(net, data, config):
+        store = RunStore(args.runs_dir)
+        run_id = store.create_run(config, source="cli", name=args.name or "", tags=args.tag, notes=args.notes or "")
+    except StoreError as exc:
+        print(f"{PROG}: not recording this run: {exc}", file=sys.stderr)
+        return Recorder(None, None)
+    print(f"recording as run {run_id} in {store.path}", file=sys.stderr)
+    return Recorder(store, run_id)
+
+
+def train_and_report(parser, args, data, config, net, optimizer, history, recorder: Recorder) -> int:
+    """Train from `len(history)` epochs on, print each epoch, the summary, and the exit status."""
+    status, message = 0, ""
+    told = []  # the recording failure, once printed
+
+    def tell_recording_error() -> None:
+        if recorder.error and not told:
+            print(f"{parser.prog}: {recorder.error}", file=sys.stderr, flush=True)
+            told.append(recorder.error)
+
+    try:
+        for metrics in recorder.train(net, data, config, optimizer=optimizer, start_epoch=len(history)):
             history.append(metrics)
             print(json.dumps(metrics.to_dict()) if args.json else format_epoch(metrics), flush=True)
+            tell_recording_error()
     except TrainingDiverged as exc:
         status, message = 1, f"training diverged: {exc}"
     except KeyboardInterrupt:
+        # Between epochs the interrupt strikes here, after the recorder's loop was closed
+        # (which records "stopped"): it was Ctrl-C all the same.
+        recorder.status("interrupted", "stopped by Ctrl-C")
         status, message = 130, f"interrupted after {len(history)} epochs"
 
     if message:
         print(f"{parser.prog}: {message}", file=sys.stderr)
-    summarise(history, len(data.y_test), args.json)
+    tell_recording_error()
+    summarise(history, len(data.y_test), args.json, recorder.run_id)
     if args.save:
         meta = {"epochs_trained": len(history), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
         if history:
@@ -131,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     return status
 
 
-def summarise(history: list[EpochMetrics], test_size: int, as_json: bool) -> None:
+def summarise(history: list[EpochMetrics], test_size: int, as_json: bool, run_id: int | None = None) -> None:
     if not history:
         return
     last = history[-1]
@@ -143,6 +235,7 @@ def summarise(history: list[EpochMetrics], test_size: int, as_json: bool) -> Non
             "test_acc": last.test_acc,
             "misclassified": last.test_errors,
             "seconds_per_epoch": seconds_per_epoch,
+            "run_id": run_id,  # None when the run was not recorded
         }
         print(json.dumps(final))
     else:
