@@ -145,3 +145,46 @@ def test_huge_declared_size_is_refused_before_loading(net):
 def test_unreadable_path(tmp_path):
     with pytest.raises(ModelFileError, match="nope.npz: cannot read it"):
         load_model(tmp_path / "nope.npz")
+
+
+def adam_state(net, steps: int = 2) -> dict:
+    from nets.optimizers import make_optimizer
+
+    optimizer = make_optimizer("adam", 1e-3)
+    grads = {k: np.ones_like(v) for k, v in net.params.items()}
+    for _ in range(steps):
+        optimizer.update({k: v.copy() for k, v in net.params.items()}, grads)
+    return optimizer.state()
+
+
+def test_optimizer_state_round_trip(net):
+    state = adam_state(net)
+    buffer = io.BytesIO()
+    save_model(buffer, net, CONFIG, optimizer_state=state)
+    loaded = load_model(buffer.getvalue())
+    assert loaded.optimizer_state.keys() == state.keys() and int(loaded.optimizer_state["step"]) == 2
+    assert all(np.array_equal(loaded.optimizer_state[k], state[k]) for k in state)
+    assert load_model(model_bytes(net, CONFIG)).optimizer_state == {}  # a file without it
+
+
+def with_state(net, key: str, value) -> bytes:
+    """A model file with Adam's state, its `key` replaced by `value` (None: left out)."""
+    state = {f"optimizer_{k}": v for k, v in adam_state(net).items()}
+    state[f"optimizer_{key}"] = value
+    return npz_bytes(**arrays_of(net, **state))
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("velocity_W1", np.zeros((784, 16), np.float32), "unexpected optimizer state 'velocity_W1' for the adam"),
+        ("m_W1", np.zeros((3, 3), np.float32), "optimizer state m_W1 must be float32 (784, 16)"),
+        ("v_b2", np.zeros(10, np.float64), "optimizer state v_b2 must be float32 (10,)"),
+        ("m_b1", np.full(16, np.nan, np.float32), "optimizer state m_b1 holds NaN or infinite values"),
+        ("step", np.array(-1), "optimizer step must be a non-negative whole number"),
+        ("step", np.array(1.5), "optimizer step must be a non-negative whole number"),
+        ("v_W2", None, "incomplete optimizer state (missing 'v_W2')"),
+    ],
+)
+def test_bad_optimizer_state_is_refused(net, key, value, message):
+    refused(with_state(net, key, value), message)

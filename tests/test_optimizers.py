@@ -63,3 +63,46 @@ def test_make_optimizer(name, cls):
 def test_make_optimizer_refuses_unknown():
     with pytest.raises(ValueError, match="unknown optimizer"):
         make_optimizer("rmsprop", 0.1)
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
+def test_state_continues_exactly_where_it_was(name, rng):
+    """Three steps, or one step, then a fresh optimiser loaded with the state, then two."""
+    grads = [{"W1": rng.standard_normal(3), "b1": rng.standard_normal(1)} for _ in range(3)]
+    straight = {"W1": np.array([1.0, -2.0, 0.5]), "b1": np.array([0.5])}
+    opt = make_optimizer(name, 0.1)
+    for g in grads:
+        opt.update(straight, g)
+
+    continued = {"W1": np.array([1.0, -2.0, 0.5]), "b1": np.array([0.5])}
+    first = make_optimizer(name, 0.1)
+    first.update(continued, grads[0])
+    state = first.state()
+    second = make_optimizer(name, 0.1)
+    second.load_state(state)
+    for g in grads[1:]:
+        second.update(continued, g)
+    for key in straight:
+        np.testing.assert_array_equal(continued[key], straight[key])
+    assert set(state) == {"sgd": set(), "momentum": {"velocity_W1", "velocity_b1"},
+                          "adam": {"step", "m_W1", "m_b1", "v_W1", "v_b1"}}[name]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["momentum", "adam"])
+def test_state_and_load_state_copy_the_arrays(name):
+    params, grads = params_and_grads()
+    opt = make_optimizer(name, 0.1)
+    opt.update(params, grads)
+    state = opt.state()
+    before = {k: np.array(v) for k, v in state.items()}
+    opt.update(params, grads)  # the optimiser moves on; the saved state does not
+    assert all(np.array_equal(state[k], before[k]) for k in state)
+    fresh = make_optimizer(name, 0.1)
+    fresh.load_state(state)
+    fresh.update(params, grads)  # nor does the caller's state change when the loaded one does
+    assert all(np.array_equal(state[k], before[k]) for k in state)
+
+
+def test_sgd_refuses_a_state():
+    with pytest.raises(ValueError, match="SGD keeps no state"):
+        make_optimizer("sgd", 0.1).load_state({"velocity_W1": np.zeros(2)})

@@ -1,5 +1,6 @@
 """The training loop on tiny synthetic data: records, learning, seeds, control, divergence."""
 
+import itertools
 import math
 import threading
 import time
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from nets.config import TrainConfig
+from nets.optimizers import make_optimizer
 from nets.training import (
     BatchProgress,
     EpochMetrics,
@@ -210,3 +212,25 @@ def test_records_are_frozen(tiny_data):
     with pytest.raises(AttributeError):
         history[0].epoch = 5
     assert math.isfinite(history[0].val_loss)
+
+
+def test_continuing_from_start_epoch_is_the_uninterrupted_run(tiny_data):
+    """Weights and optimiser state after 2 epochs, then epochs 2-3 with start_epoch=2: the
+    same numbers as 4 epochs at once (shuffle, shifts, Adam and the cosine rate included)."""
+    config = TrainConfig(hidden_size=16, batch_size=30, epochs=4, augment_shift=1, optimizer="adam", seed=3)
+    net = TwoLayerNet.from_config(config)
+    straight = list(train(net, tiny_data, config))
+
+    half = TwoLayerNet.from_config(config)
+    optimizer = make_optimizer(config.optimizer, config.learning_rate)
+    first = list(itertools.islice(train(half, tiny_data, config, optimizer=optimizer), 2))
+    state = optimizer.state()
+    resumed = make_optimizer(config.optimizer, config.learning_rate)
+    resumed.load_state(state)
+    rest = list(train(half, tiny_data, config, optimizer=resumed, start_epoch=2))
+    assert [m.epoch for m in first + rest] == [0, 1, 2, 3]
+    assert [(m.train_loss, m.val_loss, m.test_acc) for m in first + rest] == [
+        (m.train_loss, m.val_loss, m.test_acc) for m in straight
+    ]
+    for key in net.params:
+        np.testing.assert_array_equal(half.params[key], net.params[key])
