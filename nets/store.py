@@ -610,6 +610,9 @@ def write_atomically(path: Path, write) -> None:
     directory = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(directory)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):  # file systems that cannot sync a directory
+            raise
     finally:
         os.close(directory)
 
