@@ -24,6 +24,7 @@ from nets.training import EpochMetrics
 
 RUN_ARRAYS = ("run", "history", "trace")  # what a bundle adds to a model file
 MAX_RUN_BYTES = 16 * 1024 * 1024  # 1,000 epochs of metrics and 50 trace points each take about 3 MB
+MAX_BUNDLE_BYTES = MAX_MODEL_BYTES + MAX_RUN_BYTES
 MAX_EPOCHS = 1000  # TrainConfig's limit
 MAX_TRACE_POINTS = 100 * MAX_EPOCHS
 METRICS = {f.name: f.type for f in fields(EpochMetrics)}
@@ -70,7 +71,7 @@ def bundle_bytes(store: RunStore, run_id: int) -> bytes:
 
 def read_bundle(data: bytes, name: str = "bundle") -> Bundle:
     """A bundle (or a plain model file) from its bytes; ModelFileError names the fault."""
-    if len(data) > MAX_MODEL_BYTES + MAX_RUN_BYTES:
+    if len(data) > MAX_BUNDLE_BYTES:
         raise ModelFileError(f"{name}: {len(data)} bytes, larger than any run bundle this app makes")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))

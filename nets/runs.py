@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from nets.bundle import bundle_bytes, import_bundle, read_bundle
+from nets.bundle import MAX_BUNDLE_BYTES, bundle_bytes, import_bundle, read_bundle
 from nets.checkpoint import ModelFileError
 from nets.store import RunRecord, RunStore, StoreError, write_atomically
 from nets.train import OneLineParser, format_epoch
@@ -139,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "import":
             path = Path(args.path)
             try:
+                if path.stat().st_size > MAX_BUNDLE_BYTES:  # before reading it all into memory
+                    fail(f"{path.name}: {path.stat().st_size} bytes, larger than any run bundle this app makes")
                 data = path.read_bytes()
             except OSError as exc:
                 fail(f"{path}: cannot read it ({exc.strerror or exc})")

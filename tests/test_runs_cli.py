@@ -230,3 +230,15 @@ def test_the_module_runs_from_the_command_line(store):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert [r["status"] for r in json.loads(result.stdout)] == ["stopped", "finished"]
+
+
+def test_an_oversized_file_is_refused_before_it_is_read(store, tmp_path, monkeypatch):
+    monkeypatch.setattr("nets.runs.MAX_BUNDLE_BYTES", 1000)
+    path = tmp_path / "big.npz"
+    path.write_bytes(bytes(1001))
+    monkeypatch.setattr("pathlib.Path.read_bytes", lambda self: pytest.fail("read it"))
+    status, _, err = runs_cli("import", path, "--runs-dir", store.root)
+    assert (
+        status == 2
+        and err == "python -m nets.runs: error: big.npz: 1001 bytes, larger than any run bundle this app makes\n"
+    )
