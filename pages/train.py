@@ -82,7 +82,9 @@ def live_view() -> None:
             lambda: charts.weights_figure(W1, units),
             every=3.0 if model.live else 0.0,  # new weights every epoch: redrawing them costs the browser
         )
-        st.caption(f"First-layer weights of 16 hidden units of {focus.name}, after {model.epochs} epochs.")
+        st.caption(
+            f"First-layer weights of 16 hidden units of {focus.name}, after {runs_ui.plural(model.epochs, 'epoch')}."
+        )
         st.plotly_chart(figure, key="train_weights_chart")
 
 
