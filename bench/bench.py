@@ -285,7 +285,7 @@ def peak_memory_of_cli() -> None:
     """
     code = (
         "import runpy, sys\n"
-        "sys.argv = ['nets.train', '--preset', 'seed', '--epochs', '2']\n"
+        "sys.argv = ['nets.train', '--preset', 'seed', '--epochs', '2', '--no-record']\n"
         "try:\n    runpy.run_module('nets.train', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
         "print(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')), file=sys.stderr)\n"

@@ -18,13 +18,13 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from nets.checkpoint import MAX_MODEL_BYTES, LoadedModel, ModelFileError, load_model, save_model
+from nets.checkpoint import MAX_FILE_BYTES, LoadedModel, ModelFileError, load_model, save_model
 from nets.store import END_STATUSES, RunStore
 from nets.training import EpochMetrics
 
 RUN_ARRAYS = ("run", "history", "trace")  # what a bundle adds to a model file
 MAX_RUN_BYTES = 16 * 1024 * 1024  # 1,000 epochs of metrics and 50 trace points each take about 3 MB
-MAX_BUNDLE_BYTES = MAX_MODEL_BYTES + MAX_RUN_BYTES
+MAX_BUNDLE_BYTES = MAX_FILE_BYTES + MAX_RUN_BYTES
 MAX_EPOCHS = 1000  # TrainConfig's limit
 MAX_TRACE_POINTS = 100 * MAX_EPOCHS
 METRICS = {f.name: f.type for f in fields(EpochMetrics)}

@@ -22,6 +22,8 @@ from nets.two_layer_net import PARAM_NAMES, TwoLayerNet
 FORMAT = "mnist-dashboard/two-layer-net"
 FORMAT_VERSION = 1
 MAX_MODEL_BYTES = 64 * 1024 * 1024  # a 4096-unit float64 net is about 26 MB
+# Adam keeps two arrays per weight array: a file that continues a run may hold three nets' worth.
+MAX_FILE_BYTES = 3 * MAX_MODEL_BYTES
 REQUIRED = {*PARAM_NAMES, "config"}
 OPTIONAL = {"meta"}
 OPTIMIZER_PREFIX = "optimizer_"  # arrays of the optimiser's state (momentum, Adam moments), to continue a run
@@ -87,15 +89,17 @@ def load_model(source, name: str | None = None) -> LoadedModel:
 
 
 def _load(data: bytes, name: str) -> LoadedModel:
-    if len(data) > MAX_MODEL_BYTES:
+    if len(data) > MAX_FILE_BYTES:
         raise ModelFileError(f"{name}: {len(data)} bytes, larger than any model this app makes")
     if not zipfile.is_zipfile(io.BytesIO(data)):
         raise ModelFileError(f"{name}: not an .npz model file (expected a zip archive of arrays)")
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         infos = archive.infolist()
         names = {info.filename.removesuffix(".npy") for info in infos}
-        if sum(info.file_size for info in infos) > MAX_MODEL_BYTES:
-            raise ModelFileError(f"{name}: its arrays would take more than {MAX_MODEL_BYTES} bytes")
+        optimizer = sum(info.file_size for info in infos if info.filename.startswith(OPTIMIZER_PREFIX))
+        weights = sum(info.file_size for info in infos) - optimizer
+        if weights > MAX_MODEL_BYTES or optimizer > 2 * MAX_MODEL_BYTES:
+            raise ModelFileError(f"{name}: its arrays would take more than {MAX_FILE_BYTES} bytes")
     missing = sorted(REQUIRED - names)
     extra = sorted(n for n in names - REQUIRED - OPTIONAL if not n.startswith(OPTIMIZER_PREFIX))
     if missing:

@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from nets.checkpoint import ModelFileError, load_model, model_bytes, save_model
+from nets.checkpoint import MAX_MODEL_BYTES, ModelFileError, load_model, model_bytes, save_model
 from nets.config import TrainConfig
 from nets.two_layer_net import TwoLayerNet
 
@@ -188,3 +188,18 @@ def with_state(net, key: str, value) -> bytes:
 )
 def test_bad_optimizer_state_is_refused(net, key, value, message):
     refused(with_state(net, key, value), message)
+
+
+def test_the_largest_net_with_adam_state_loads_back(tmp_path):
+    """4,096 float64 hidden units and Adam's two moments: about 78 MB, three nets' worth."""
+    from nets.optimizers import make_optimizer
+
+    config = TrainConfig(hidden_size=4096, dtype="float64", optimizer="adam")
+    net = TwoLayerNet.from_config(config)
+    adam = make_optimizer("adam", 1e-3)
+    adam.update(net.params, {k: np.ones_like(v) for k, v in net.params.items()})
+    path = tmp_path / "big.npz"
+    save_model(path, net, config, optimizer_state=adam.state())
+    assert path.stat().st_size > MAX_MODEL_BYTES
+    loaded = load_model(path)
+    assert loaded.optimizer_state["step"] == 1 and loaded.optimizer_state["m_W1"].shape == (784, 4096)
