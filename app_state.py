@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from nets.bundle import read_bundle
 from nets.checkpoint import LoadedModel, ModelFileError, load_model
 from nets.config import PRESETS, TrainConfig
 from nets.data import (
@@ -380,13 +381,16 @@ def take_model_upload() -> None:
     if upload is None:
         return
     try:
-        run_id = workspace().add_model(load_model(upload.getvalue(), name=upload.name), upload.name)
+        run_id = workspace().add_bundle(read_bundle(upload.getvalue(), name=upload.name))
     except ModelFileError as exc:
         st.session_state["train_upload_message"] = ("error", f"Not loaded, nothing changed: {exc}")
     except StoreError as exc:
         st.session_state["train_upload_message"] = ("error", f"Not kept: {exc}")
     else:
-        message = f"Loaded {upload.name} as run {run_id}; it is now the current model."
+        ws = workspace()
+        kind = "a run with its curves" if ws.run(run_id).record.source == "import" else "a model"
+        now = "it is now the current model" if ws.current_choice() == run_id else "it did not learn: not made current"
+        message = f"Loaded {upload.name} as run {run_id}, {kind}; {now}."
         st.session_state["train_upload_message"] = ("ok", message)
         set_selected_run_ids([])
         set_focus_run(run_id)

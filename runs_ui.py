@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 import app_state
+from nets.bundle import bundle_bytes
 from nets.checkpoint import model_bytes
 from nets.estimate import EpochEstimate
 from nets.training import EpochMetrics
@@ -152,8 +153,10 @@ def run_actions_ui(ws: Workspace, run: RunView, data, prefix: str) -> None:
             st.error(str(exc))
         else:
             st.rerun()
-    a2.button("Load its settings", key=f"{prefix}_load_settings", disabled=ws.active() is not None,
-              on_click=app_state.apply_settings, args=(run.config,), width="stretch")  # fmt: skip
+    loaded = a2.button("Load its settings", key=f"{prefix}_load_settings", disabled=ws.active() is not None,
+                       on_click=app_state.apply_settings, args=(run.config,), width="stretch")  # fmt: skip
+    if loaded and prefix != "train":
+        st.switch_page("pages/train.py")  # the settings are Train's controls: show them there
     if run.has_weights and not run.live:
         model = ws.model(run.run_id)
         meta = {"epochs_trained": model.epochs, "name": run.name, "run_id": run.run_id}
@@ -166,6 +169,11 @@ def run_actions_ui(ws: Workspace, run: RunView, data, prefix: str) -> None:
     if history:
         c3.download_button("Download metrics (CSV)", history_csv(history), f"mnist-run-{run.run_id}.csv",
                            key=f"{prefix}_dl_csv", width="stretch")  # fmt: skip
+    if run.has_weights and not run.live:
+        c3.download_button("Download the run (bundle)", bundle_bytes(ws.store, run.run_id),
+                           f"mnist-run-{run.run_id}-bundle.npz", key=f"{prefix}_dl_bundle", width="stretch",
+                           help="Weights, settings and curves in one file: add it as a run on any dashboard, "
+                                "or `python -m nets.runs import FILE`")  # fmt: skip
     can_continue = ws.may_control(run.record) and not run.live and ws.active() is None and history and run.has_weights
     if can_continue and run.record.status != "uploaded":
         more = c1.number_input("More epochs", 1, 200, 5, key=f"{prefix}_more_epochs")
@@ -177,4 +185,4 @@ def run_actions_ui(ws: Workspace, run: RunView, data, prefix: str) -> None:
             else:
                 app_state.set_selected_run_ids([])
                 app_state.set_focus_run(run.run_id)
-                st.rerun()
+                st.switch_page("pages/train.py")  # watch it train

@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from nets.bundle import Bundle, import_bundle
 from nets.checkpoint import LoadedModel
 from nets.config import TrainConfig
 from nets.data import Mnist
@@ -230,6 +231,16 @@ class Workspace:
         """Keep an uploaded model as a run of this browser's and make it the current model."""
         run_id = self.store.add_model(loaded, name=name, source="upload", owner=self.owner)
         self.pinned = run_id
+        return run_id
+
+    def add_bundle(self, bundle: Bundle) -> int:
+        """Keep an uploaded file: a plain model file as this browser's upload, a run bundle as
+        an imported run with its curves; either becomes the current model when it learned."""
+        if not bundle.history:
+            return self.add_model(bundle.loaded, bundle.name)
+        run_id = import_bundle(self.store, bundle)
+        if self.run(run_id).learned:
+            self.pinned = run_id
         return run_id
 
     # --- models ---------------------------------------------------------------------------------

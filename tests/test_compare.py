@@ -131,3 +131,46 @@ def test_compare_with_an_empty_store_says_how_to_make_runs(monkeypatch, syntheti
     assert "No runs yet" in at.info[0].value
     st.cache_resource.clear()
     time.sleep(0)
+
+
+def test_load_settings_and_continue_from_compare_go_to_train(store):
+    at = compare_page()
+    select(at, [2])  # "wide sgd": hidden 32, sgd, lr 0.1
+    at.button(key="compare_load_settings").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Train"
+    assert at.select_slider(key="train_hidden").value == 32
+    assert at.selectbox(key="train_optimizer").value == "sgd"
+    assert at.select_slider(key="train_lr").value == 0.1
+
+
+def test_continue_a_run_from_compare(store):
+    at = compare_page()
+    select(at, [0])  # "baseline", 2 epochs, from the command line: any browser may continue it
+    at.number_input(key="compare_more_epochs").set_value(2).run()
+    at.button(key="compare_continue").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Train"
+    deadline = time.monotonic() + 30
+    while store.run(1).status != "finished" or store.run(1).epochs_done < 4:
+        assert time.monotonic() < deadline, store.run(1)
+        time.sleep(0.1)
+    assert [m.epoch for m in store.history(1)] == [0, 1, 2, 3] and store.run(1).config.epochs == 4
+
+
+def test_a_bundle_downloaded_from_compare_uploads_as_a_run_with_its_curves(store):
+    at = compare_page()
+    select(at, [1])
+    bundle = next(b for b in at.get("download_button") if "bundle" in b.proto.label)
+    data = at.session_state  # the download's bytes are served by the media manager; rebuild them the same way
+    from nets.bundle import bundle_bytes
+
+    payload = bundle_bytes(store, 2)
+    assert bundle is not None and data is not None
+    at.switch_page("pages/train.py")
+    at.run()
+    at.file_uploader(key="train_model_upload").set_value(("faster.npz", payload, "application/octet-stream")).run()
+    assert "Loaded faster.npz as run 4, a run with its curves; it is now the current model." in " ".join(
+        s.value for s in at.success
+    )
+    assert [m.epoch for m in store.history(4)] == [0, 1] and store.run(4).source == "import"
