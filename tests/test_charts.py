@@ -1,6 +1,10 @@
 """Figure builders: the traces, axes and images they promise, from plain data."""
 
+import base64
+import io
+
 import numpy as np
+from PIL import Image
 
 import charts
 from nets.training import EpochMetrics
@@ -42,10 +46,27 @@ def test_weights_figure_scales_each_unit_to_its_range(rng):
     assert np.nanmax(np.abs(z)) == 1.0 and fig.data[0].zmin == -1
 
 
-def test_digits_figure_captions_every_digit(rng):
-    fig = charts.digits_figure(rng.random((12, 784)), [str(i % 10) for i in range(12)], columns=5)
+def png_pixels(uri: str) -> np.ndarray:
+    assert uri.startswith("data:image/png;base64,")
+    return np.array(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
+
+
+def test_digits_figure_captions_every_digit_and_ships_one_small_png(rng):
+    images = rng.random((12, 784))
+    fig = charts.digits_figure(images, [str(i % 10) for i in range(12)], columns=5)
     assert [a.text for a in fig.layout.annotations] == [str(i % 10) for i in range(12)]
-    assert np.array(fig.data[0].z).shape == (3 * 40 - 12, 5 * 40 - 12)
+    pixels = png_pixels(fig.data[0].source)
+    assert pixels.shape == (3 * 40 - 12, 5 * 40 - 12)
+    np.testing.assert_allclose(pixels[:28, 40:68], np.round(255 * (1 - images[1].reshape(28, 28))), atol=0.5)
+    assert (pixels[28:40] == 255).all()  # the gaps are white
+    assert len(fig.to_json()) < 30_000  # a heatmap of the same grid was about 200 kB of JSON
+
+
+def test_grid_leaves_room_for_the_outer_captions():
+    fig = charts.digit_grid_figure(np.zeros((20, 784)), ["#1<br>0→1 50%"] * 20, list(range(20)))
+    gap = 24
+    x0, x1 = fig.layout.xaxis.range
+    assert x0 <= -0.5 - gap / 2 and x1 >= 10 * (28 + gap) - gap - 0.5 + gap / 2  # half a gap beyond each side
 
 
 def test_class_counts():
@@ -60,6 +81,41 @@ def test_confusion_figure_clickable_cells_and_mistake_colours():
     assert np.isnan(np.array(heat.z, dtype=float)[3, 3]) and heat.text[9][4] == 94  # diagonal uncoloured
     assert list(targets.customdata[94]) == [9, 4] and targets.x[94] == 4 and targets.y[94] == 9
     assert fig.layout.shapes[0].x0 == 3.5 and fig.layout.shapes[0].y0 == 8.5  # the selected cell
+    assert heat.texttemplate == "%{text:,}"  # 1,135, not 1135
+
+
+def test_confusion_figure_axes_are_exactly_the_ten_digits():
+    """No scaleanchor: keeping the cells square made Plotly widen the y range (-3..12) in a
+    narrow column. The browser check is in test_browser_ui.py."""
+    fig = charts.confusion_figure(np.ones((10, 10), dtype=int))
+    assert list(fig.layout.yaxis.range) == [9.5, -0.5] and list(fig.layout.xaxis.range) == [-0.5, 9.5]
+    assert fig.layout.yaxis.scaleanchor is None and fig.layout.xaxis.scaleanchor is None
+
+
+def test_per_class_axis_ends_at_100_percent():
+    fig = charts.per_class_figure(np.array([0.99, 1.0, 0.9, 0.95, 0.97, 0.96, 0.98, 0.97, 0.93, 0.94]))
+    assert fig.layout.xaxis.range == (0.85, 1.0)
+    assert fig.data[0].orientation == "h" and fig.data[0].text[1] == "100.0%"
+
+
+def test_class_counts_use_thousands_separators():
+    fig = charts.class_counts_figure(np.zeros(1200, dtype=int), "t")
+    assert fig.data[0].texttemplate == "%{y:,}" and fig.layout.yaxis.tickformat == ","
+
+
+def test_evidence_map_with_one_huge_pixel_still_colours_the_others(rng):
+    evidence = rng.normal(0, 1, 784)
+    evidence[100] = 1000.0  # one pixel 300 times larger than the rest
+    fig = charts.evidence_figure(np.zeros(784), evidence, toward=3, away_from=5)
+    heat = fig.data[1]
+    assert heat.zmin == -heat.zmax  # symmetric around zero: white means no evidence
+    assert heat.zmax < 5  # the 99th percentile of |values|, not the outlier
+    visible = np.abs(evidence) / heat.zmax > 0.25  # at least a quarter of the way to full colour
+    assert visible.mean() > 0.5, visible.mean()
+    assert charts.robust_limit(np.zeros(784)) == 1.0
+    sparse = np.zeros(784)
+    sparse[:3] = [0.5, -2.0, 1.0]  # fewer non-zero pixels than the top 1%: the largest sets the range
+    assert charts.robust_limit(sparse) == 2.0
 
 
 def test_digit_grid_click_targets_carry_test_indices(rng):
