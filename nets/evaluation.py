@@ -85,14 +85,19 @@ def misclassified(
     return idx
 
 
-def unsure_correct(ev: Evaluation, true: int | None = None) -> np.ndarray:
-    """Indices of right predictions, least confident first (the near misses)."""
+def unsure_correct(ev: Evaluation, true: int | None = None, threshold: float = 1.0) -> np.ndarray:
+    """Indices of right predictions made with a confidence below `threshold` (the
+    probability of the predicted class), least confident first: the near misses.
+
+    The default, 1.0, keeps every right prediction that is not certain.
+    """
     preds = ev.predictions
-    mask = preds == ev.labels
+    confidence = ev.probs[np.arange(len(preds)), preds]
+    mask = (preds == ev.labels) & (confidence < threshold)
     if true is not None:
         mask &= ev.labels == true
     idx = np.flatnonzero(mask)
-    return idx[np.argsort(ev.probs[idx, preds[idx]], kind="stable")]
+    return idx[np.argsort(confidence[idx], kind="stable")]
 
 
 def runner_up(probs_row: np.ndarray) -> int:

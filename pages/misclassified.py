@@ -11,6 +11,7 @@ PER_PAGE = 40
 ALL = "all"
 CLASSES = [ALL, *range(10)]
 SORT_LABELS = {"index": "test index", "confidence": "most confident first", "margin": "largest margin first"}
+UNSURE_BELOW = 90  # percent: "right but unsure" starts as the right answers less than 90% sure
 
 data = frame.page_setup()
 ws = app_state.workspace()
@@ -29,10 +30,10 @@ if view.live:
     s1, s2 = st.columns([3, 1])
     s1.caption(f"A snapshot of {view.name} while it trains, after {view.epochs} of {view.config.epochs} epochs.")
     s2.button("Refresh snapshot", key="mis_refresh", help="Evaluate the run's newest weights")
-c1, c2, c3 = st.columns(3)
-c1.metric("Model", view.name)
-c2.metric("Test accuracy", f"{ev.accuracy:.2%}")
-c3.metric("Misclassified", f"{ev.errors:,} of {len(ev.labels):,}")
+with st.container(horizontal=True, gap="large"):  # each metric as wide as its text; a narrow window wraps them
+    st.metric("Model", view.name, width="content")
+    st.metric("Test accuracy", f"{ev.accuracy:.2%}", width="content")
+    st.metric("Misclassified", f"{ev.errors:,} of {len(ev.labels):,}", width="content")
 
 
 def pick_cell() -> None:
@@ -62,28 +63,36 @@ left.plotly_chart(charts.confusion_figure(cm, cell), key="mis_confusion", on_sel
 left.caption("Rows: the true digit; columns: what the net said. Click a cell to see those digits.")
 right.plotly_chart(charts.per_class_figure(per_class_accuracy(ev.labels, predictions)), key="mis_per_class")
 
-f1, f2, f3, f4 = st.columns([1.4, 1, 1, 1.4])
 SHOW_LABELS = {"mistakes": "Mistakes", "unsure": "Right but unsure"}
-show = f1.segmented_control("Show", list(SHOW_LABELS), default="mistakes", key="mis_show", on_change=reset_page,
+v1, v2 = st.columns([1, 1], vertical_alignment="bottom")
+show = v1.segmented_control("Show", list(SHOW_LABELS), default="mistakes", key="mis_show", on_change=reset_page,
                             format_func=SHOW_LABELS.get) or "mistakes"  # fmt: skip
-true = f2.selectbox("True digit", CLASSES, key="mis_true", on_change=reset_page)
-pred = f3.selectbox("Predicted", CLASSES, key="mis_pred", on_change=reset_page, disabled=show == "unsure")
-sort = f4.selectbox("Sort by", list(SORT_LABELS), format_func=SORT_LABELS.get, key="mis_sort", on_change=reset_page,
+if show == "unsure":
+    sure_below = v2.slider("Less sure than", 20, 100, UNSURE_BELOW, 1, format="%d%%", key="mis_unsure_below",
+                           on_change=reset_page, help="Right answers given a probability below this")  # fmt: skip
+f1, f2, f3 = st.columns(3)
+true = f1.selectbox("True digit", CLASSES, key="mis_true", on_change=reset_page)
+pred = f2.selectbox("Predicted", CLASSES, key="mis_pred", on_change=reset_page, disabled=show == "unsure")
+sort = f3.selectbox("Sort by", list(SORT_LABELS), format_func=SORT_LABELS.get, key="mis_sort", on_change=reset_page,
                     disabled=show == "unsure")  # fmt: skip
 t = None if true == ALL else int(true)
 if show == "mistakes":
     shown = misclassified(ev, t, None if pred == ALL else int(pred), sort)
+    what = f"{len(shown):,} digits"
 else:
-    shown = unsure_correct(ev, t)
+    shown = unsure_correct(ev, t, sure_below / 100)
+    right = unsure_correct(ev, t, threshold=float("inf")).size  # every right answer (of this digit)
+    what = f"{len(shown):,} of the {right:,} digits it read right were less than {sure_below}% sure"
 pages = max(1, -(-len(shown) // PER_PAGE))
 st.session_state["mis_page"] = min(st.session_state.get("mis_page", 1), pages)
 page = st.number_input(f"Page (of {pages})", 1, pages, key="mis_page")
 start = (page - 1) * PER_PAGE
 chosen = shown[start : start + PER_PAGE]
-st.caption(f"{len(shown):,} digits; showing {start + 1 if len(chosen) else 0}-{start + len(chosen)}. "
+st.caption(f"{what}; showing {start + 1 if len(chosen) else 0:,}-{start + len(chosen):,}. "
            "Under each: #test index, truth → prediction, confidence. Click a digit for its details.")  # fmt: skip
 if len(chosen):
-    captions = [f"#{i} {ev.labels[i]}→{predictions[i]} {ev.probs[i, predictions[i]]:.0%}" for i in chosen]
+    # Two short lines, so that ten fit side by side at 1024 px ("#i <br> " keeps the words apart in the text).
+    captions = [f"#{i} <br> {ev.labels[i]}→{predictions[i]} {ev.probs[i, predictions[i]]:.0%}" for i in chosen]
     st.plotly_chart(charts.digit_grid_figure(data.x_test[chosen], captions, chosen.tolist()), key="mis_grid",
                     on_select=pick_digit, selection_mode="points", config={"displayModeBar": False})  # fmt: skip
 else:

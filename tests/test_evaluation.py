@@ -58,6 +58,17 @@ def test_unsure_correct_lowest_confidence_first():
     assert runner_up(ev.probs[1]) == 1
 
 
+@pytest.mark.parametrize(
+    ("threshold", "expected"),
+    [(0.9, [2, 4]), (0.55, [2]), (0.5, []), (0.95, [2, 4, 0])],  # right ones: 0.5, 0.55, 0.9 sure
+)
+def test_unsure_correct_keeps_only_those_below_the_threshold(threshold, expected):
+    ev = toy()
+    shown = unsure_correct(ev, threshold=threshold)
+    assert shown.tolist() == expected  # never a mistake (rows 1 and 3), never one as sure as the threshold
+    assert unsure_correct(ev, true=2, threshold=threshold).tolist() == [i for i in expected if i == 2]
+
+
 @pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
 def test_evidence_is_input_times_the_numerical_gradient(rng, activation):
     net = TwoLayerNet(
