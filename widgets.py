@@ -8,60 +8,83 @@ import app_state
 from nets.config import ACTIVATIONS, INITS, LIMITS, LR_SCHEDULES, OPTIMIZERS, PRESETS, ConfigError, TrainConfig
 from nets.data import DataError
 
+PRESET_HELP = (
+    "Load a recipe into the controls: **seed**, the notebook's (95%, 50 epochs of plain SGD); "
+    "**fast**, the default (about 98% in 5 epochs); **best**, the most accurate (about 98.9%, slower)."
+)
+MIN_CONTROL_WIDTH = 170  # px: below two of these side by side, the controls stack in one column
+
 
 def settings_ui(rows: int, disabled: bool = False) -> TrainConfig | None:
-    """Every knob of TrainConfig, bound to the URL; returns the config or None (error shown)."""
+    """Every knob of TrainConfig, bound to the URL; returns the config or None (error shown).
+
+    The knobs people turn first are in view; the rest sit in the "More settings" popover,
+    summed up in one line below it. Controls stand in one column unless there is room for two at
+    MIN_CONTROL_WIDTH (a label never breaks mid-word, a dropdown always shows its value).
+    """
     st.segmented_control(
         "Preset",
         list(PRESETS),
         key="train_preset",
-        format_func={"seed": "seed (the notebook)", "fast": "fast", "best": "best"}.get,
         on_change=lambda: (
             st.session_state.get("train_preset") and app_state.apply_preset(st.session_state.train_preset)
         ),
         disabled=disabled,
-        help="Load a recipe into the controls below: the notebook's, a fast default, the most accurate.",
+        help=PRESET_HELP,
     )
     # Defaults are the fast preset: a URL carries only what differs from it.
     q = dict(bind="query-params", disabled=disabled)
     f = PRESETS["fast"]
     v: dict = {}  # widget key -> chosen value; app_state.SETTING_KEYS names the config field of each
-    c1, c2 = st.columns(2)
-    v["train_hidden"] = c1.select_slider("Hidden units", app_state.HIDDEN_SIZES, f.hidden_size, key="train_hidden", **q)
-    v["train_activation"] = c2.selectbox(
-        "Activation", ACTIVATIONS, ACTIVATIONS.index(f.activation), key="train_activation", **q
-    )
-    v["train_init"] = c1.selectbox("Initialisation", INITS, INITS.index(f.init), key="train_init", **q)
-    v["train_optimizer"] = c2.selectbox(
-        "Optimiser", OPTIMIZERS, OPTIMIZERS.index(f.optimizer), key="train_optimizer", **q
-    )
-    v["train_lr"] = st.select_slider(
-        "Learning rate (log scale)", app_state.LEARNING_RATES, f.learning_rate, key="train_lr",
-        format_func=lambda x: f"{x:g}", **q,
-    )  # fmt: skip
-    c1, c2 = st.columns(2)
-    v["train_schedule"] = c1.selectbox(
-        "Schedule", LR_SCHEDULES, LR_SCHEDULES.index(f.lr_schedule), key="train_schedule", **q
-    )
-    momentum_off = disabled or v["train_optimizer"] != "momentum"
-    v["train_momentum"] = c2.slider(
-        "Momentum", 0.0, app_state.UI_MAX["train_momentum"], f.momentum, 0.01, key="train_momentum",
-        **{**q, "disabled": momentum_off},
-    )  # fmt: skip
-    v["train_batch"] = c1.select_slider("Batch size", app_state.BATCH_SIZES, f.batch_size, key="train_batch", **q)
-    v["train_epochs"] = c2.number_input(
-        "Epochs", 1, app_state.UI_MAX["train_epochs"], f.epochs, key="train_epochs", **q
-    )
-    v["train_decay"] = c1.select_slider(
-        "Weight decay (L2)", app_state.WEIGHT_DECAYS, f.weight_decay, key="train_decay",
-        format_func=lambda x: f"{x:g}", **q,
-    )  # fmt: skip
-    shift_max = int(LIMITS["augment_shift"][1])
-    v["train_shift"] = c2.slider("Shift digits by up to (px)", 0, shift_max, f.augment_shift, key="train_shift", **q)
-    v["train_shuffle"] = c1.toggle(
-        "Shuffle", f.shuffle, key="train_shuffle", help="A fresh order of the digits every epoch", **q
-    )
-    v["train_seed"] = c2.number_input("Seed", 0, int(LIMITS["seed"][1]), f.seed, key="train_seed", **q)
+    with st.grid(2, min_column_width=MIN_CONTROL_WIDTH, gap="small"):
+        v["train_hidden"] = st.select_slider(
+            "Hidden units", app_state.HIDDEN_SIZES, f.hidden_size, key="train_hidden", **q
+        )
+        v["train_optimizer"] = st.selectbox(
+            "Optimiser", OPTIMIZERS, OPTIMIZERS.index(f.optimizer), key="train_optimizer", **q
+        )
+        v["train_lr"] = st.select_slider(
+            "Learning rate", app_state.LEARNING_RATES, f.learning_rate, key="train_lr",
+            format_func=lambda x: f"{x:g}", help="Steps on a log scale, from 0.0001 to 10", **q,
+        )  # fmt: skip
+        v["train_batch"] = st.select_slider("Batch size", app_state.BATCH_SIZES, f.batch_size, key="train_batch", **q)
+        v["train_epochs"] = st.number_input(
+            "Epochs", 1, app_state.UI_MAX["train_epochs"], f.epochs, key="train_epochs", **q
+        )
+    # A popover, not an expander: it floats at its own width, two controls a row even
+    # when the settings column is narrow.
+    more = st.popover("More settings", width="stretch", wrap=True)
+    with more, st.container(width=2 * MIN_CONTROL_WIDTH + 40), st.grid(2, min_column_width=MIN_CONTROL_WIDTH):
+        v["train_activation"] = st.selectbox(
+            "Activation", ACTIVATIONS, ACTIVATIONS.index(f.activation), key="train_activation", **q
+        )
+        v["train_init"] = st.selectbox(
+            "Initialisation", INITS, INITS.index(f.init), key="train_init",
+            help="How the weights start: he, xavier, or std (0.01 × a normal draw, the notebook's)", **q,
+        )  # fmt: skip
+        v["train_schedule"] = st.selectbox(
+            "Schedule", LR_SCHEDULES, LR_SCHEDULES.index(f.lr_schedule), key="train_schedule",
+            help="How the learning rate changes over the epochs", **q,
+        )  # fmt: skip
+        momentum_off = disabled or v["train_optimizer"] != "momentum"
+        v["train_momentum"] = st.slider(
+            "Momentum", 0.0, app_state.UI_MAX["train_momentum"], f.momentum, 0.01, key="train_momentum",
+            help="Used by the momentum optimiser only", **{**q, "disabled": momentum_off},
+        )  # fmt: skip
+        v["train_decay"] = st.select_slider(
+            "Weight decay", app_state.WEIGHT_DECAYS, f.weight_decay, key="train_decay",
+            format_func=lambda x: f"{x:g}", help="L2 penalty on the weights", **q,
+        )  # fmt: skip
+        shift_max = int(LIMITS["augment_shift"][1])
+        v["train_shift"] = st.slider(
+            "Shift (px)", 0, shift_max, f.augment_shift, key="train_shift",
+            help="Shift each training digit by up to this many pixels, a new shift every epoch", **q,
+        )  # fmt: skip
+        v["train_shuffle"] = st.toggle(
+            "Shuffle", f.shuffle, key="train_shuffle", help="A fresh order of the digits every epoch", **q
+        )
+        v["train_seed"] = st.number_input("Seed", 0, int(LIMITS["seed"][1]), f.seed, key="train_seed", **q)
+    st.caption(more_summary(v))
     try:
         config = app_state.settings_config(v)
     except ConfigError as exc:
@@ -71,6 +94,21 @@ def settings_ui(rows: int, disabled: bool = False) -> TrainConfig | None:
         st.error(f"Batch size {config.batch_size} is larger than the {rows:,} training images.")
         return None
     return config
+
+
+def more_summary(v: dict) -> str:
+    """The values inside "More settings" in one line, so that a closed popover hides none."""
+    parts = [
+        v["train_activation"],
+        f"{v['train_init']} init",
+        f"{v['train_schedule']} rate",
+        *([f"momentum {v['train_momentum']:g}"] if v["train_optimizer"] == "momentum" else []),
+        f"decay {v['train_decay']:g}" if v["train_decay"] else "no decay",
+        f"shift {v['train_shift']} px" if v["train_shift"] else "no shift",
+        "shuffled" if v["train_shuffle"] else "not shuffled",
+        f"seed {v['train_seed']}",
+    ]
+    return " · ".join(parts)
 
 
 def require_data():
