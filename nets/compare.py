@@ -66,3 +66,17 @@ def numeric(value) -> float | None:
     if value is None or isinstance(value, str):
         return None
     return float(value)
+
+
+PARALLEL_LINES = 200  # lines a parallel-coordinates chart shows at most
+
+
+def best_rows(rows: Sequence[dict], metric: str, limit: int, keep: set[int] = frozenset()) -> list[dict]:
+    """At most `limit` rows: the best by `metric` (time: the fastest), plus every row whose
+    run is in `keep`, in their original order."""
+    if len(rows) <= limit:
+        return list(rows)
+    sign = 1 if metric == "train_seconds" else -1
+    ranked = sorted((r for r in rows if r[metric] is not None), key=lambda r: sign * r[metric])
+    chosen = {r["run"] for r in ranked[:limit]} | set(keep)
+    return [r for r in rows if r["run"] in chosen]

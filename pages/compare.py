@@ -70,8 +70,16 @@ with p1:
     default_axes = [s for s in settings if s in picked][:4] or ["learning_rate", "hidden_size"]
     axes = st.multiselect("Parallel coordinates: settings", list(compare.SETTINGS), default_axes, key="compare_axes")
     metric = st.selectbox("Metric", compare.METRICS, format_func=compare_charts.label, key="compare_metric")
+    interactive = st.toggle("Interactive (drag on an axis to filter)", False, key="compare_interactive",
+                            help="Plotly's WebGL parallel coordinates: slow to draw where the browser has no "
+                                 "graphics card")  # fmt: skip
     if axes:
-        st.plotly_chart(compare_charts.parallel_figure(rows, axes, metric), key="compare_parallel")
+        best = compare.best_rows(rows, metric, compare.PARALLEL_LINES, keep={r.run_id for r in chosen})
+        build = compare_charts.parallel_figure if interactive else compare_charts.parallel_lines_figure
+        st.plotly_chart(build(best, axes, metric), key="compare_parallel")
+        if len(best) < len(rows):
+            st.caption(f"The {len(best):,} best of {len(rows):,} runs by {compare_charts.label(metric)}, "
+                       "with the selected ones: more lines hide the pattern (and cost the browser).")  # fmt: skip
 with p2:
     x = st.selectbox("Scatter: setting", compare.NUMERIC_SETTINGS, compare.NUMERIC_SETTINGS.index("learning_rate"),
                      format_func=compare_charts.label, key="compare_x")  # fmt: skip

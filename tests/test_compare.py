@@ -174,3 +174,20 @@ def test_a_bundle_downloaded_from_compare_uploads_as_a_run_with_its_curves(store
         s.value for s in at.success
     )
     assert [m.epoch for m in store.history(4)] == [0, 1] and store.run(4).source == "import"
+
+
+def test_parallel_lines_draw_one_polyline_per_run_and_keep_the_best():
+    import compare_charts
+    from nets import compare as cmp
+
+    rows = [{"run": i, "name": f"r{i}", "learning_rate": 10.0 ** -i, "optimizer": "adam" if i % 2 else "sgd",
+             "test_acc": i / 10} for i in range(1, 6)]  # fmt: skip
+    fig = compare_charts.parallel_lines_figure(rows, ["learning_rate", "optimizer"], "test_acc")
+    points = [(x, y) for t in fig.data for x, y in zip(t.x, t.y, strict=True) if x is not None]
+    assert len(points) == 5 * 3  # five runs across three axes
+    assert all(0 <= y <= 1 for _, y in points)
+    lr_axis = sorted(y for x, y in points if x == 0)
+    assert lr_axis == pytest.approx([0, 0.25, 0.5, 0.75, 1])  # a log axis spreads 1e-5 ... 1e-1 evenly
+    best = cmp.best_rows(rows, "test_acc", 2, keep={1})
+    assert [r["run"] for r in best] == [1, 4, 5]  # the two best, plus the kept one, in table order
+    assert cmp.best_rows(rows, "train_seconds", 10) == rows
