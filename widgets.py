@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 import app_state
 from nets.config import ACTIVATIONS, INITS, LIMITS, LR_SCHEDULES, OPTIMIZERS, PRESETS, ConfigError, TrainConfig
-from nets.data import DataError
+from nets.data import FILE_NAMES, TRIED, DataError, default_cache_dir, find_files
 
 PRESET_HELP = (
     "Load a recipe into the controls: **seed**, the notebook's (95%, 50 epochs of plain SGD); "
@@ -111,6 +113,9 @@ def more_summary(v: dict) -> str:
     return " · ".join(parts)
 
 
+INSTALLED_NOTE = "data_installed_note"  # what an upload cached, shown once on the next run
+
+
 def require_data():
     """MNIST for this page; while it is missing, the setup screen instead (and the page stops).
 
@@ -121,14 +126,36 @@ def require_data():
     data = app_state.data()
     if data is None:
         data_setup_ui()
+    elif note := st.session_state.pop(INSTALLED_NOTE, None):
+        st.success(note)  # once, above the first page drawn with the uploaded files
     return data
 
 
+def download_failure(message: str) -> tuple[str, list[str]] | None:
+    """(what to say, the attempts) for a failed download's one-line message, else None.
+
+    The message is nets.data.download_failure's: "could not download NAME: WHY. Put ...
+    Tried: URL: REASON; URL: REASON".
+    """
+    match = re.fullmatch(r"could not download (\S+): (.+?)\. Put .+?" + re.escape(TRIED) + r"(.*)", message)
+    if match is None:
+        return None
+    name, why, tried = match.groups()
+    return f"could not download {name}, {'as ' if 'no network' in why else ''}{why}", tried.split("; ")
+
+
 def data_setup_ui() -> None:
-    """Shown while MNIST is missing: download it with a progress bar, or take uploaded files."""
+    """Shown while MNIST is missing: download it with a progress bar, or take uploaded files.
+
+    When the download fails, one sentence says why and the three ways to get the files; what
+    each mirror answered is behind an expander.
+    """
     st.title("MNIST dashboard")
+    if note := st.session_state.pop(INSTALLED_NOTE, None):
+        st.success(note)
     if app_state.download_allowed() and not app_state.download_failed():
-        bar = st.progress(0.0, text="MNIST is not on this machine yet: downloading it (about 11 MB)…")
+        slot = st.empty()  # emptied when the download ends: no stale caption or bar above an error
+        bar = slot.progress(0.0, text="MNIST is not on this machine yet: downloading it (about 11 MB)…")
 
         def progress(name: str, done: int, total: int | None) -> None:
             if total:
@@ -136,9 +163,23 @@ def data_setup_ui() -> None:
                     min(done / total, 1.0), text=f"Downloading {name}: {done / 1e6:.1f} of {total / 1e6:.1f} MB"
                 )
 
-        if app_state.download_data(progress) is None:
+        failed = app_state.download_data(progress)
+        slot.empty()
+        if failed is None:
             st.rerun()
-    st.error(f"MNIST is not available: {app_state.data_error()}")
+    message = app_state.data_error()
+    download = download_failure(message)
+    if download is None:
+        st.error(f"MNIST is not available: {message}")
+    else:
+        why, attempts = download
+        st.error(
+            f"MNIST is not available: {why}; set `MNIST_DIR` to a folder holding the four files and restart, "
+            f"upload them below, or copy them into `{default_cache_dir()}`."
+        )
+        with st.expander("Details: what each download mirror answered"):
+            st.markdown("\n".join(f"- `{attempt.split(': ', 1)[0]}`: {attempt.split(': ', 1)[-1]}"
+                                   for attempt in attempts))  # fmt: skip
     st.markdown(
         "Upload the four MNIST files (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, "
         "`t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`, raw or `.gz`); they are checked and cached."
@@ -150,7 +191,10 @@ def data_setup_ui() -> None:
         except DataError as exc:
             st.error(str(exc))
         else:
-            st.success(f"Cached {', '.join(installed)}.")
+            cache = default_cache_dir()
+            missing = [name for name in FILE_NAMES if name not in find_files(cache)]
+            still = f"; still missing: {', '.join(missing)}" if missing else ""
+            st.session_state[INSTALLED_NOTE] = f"Checked and cached {', '.join(installed)} in {cache}{still}."
             st.rerun()
     if app_state.download_allowed() and st.button("Try the download again"):
         app_state.clear_download_error()

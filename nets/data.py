@@ -324,7 +324,7 @@ def download_mnist(
     for name in FILE_NAMES:
         if name in present:
             continue
-        failures = []
+        failures, unreachable = [], True
         for mirror in mirrors:
             url = mirror.rstrip("/") + f"/{name}.gz"
             try:
@@ -332,12 +332,32 @@ def download_mnist(
                 break
             except (DataError, OSError, urllib.error.URLError, ValueError) as exc:
                 failures.append(f"{url}: {_reason(exc)}")
+                unreachable &= _unreachable(exc)
         else:
-            raise DataError(
-                f"could not download {name}: " + "; ".join(failures) + ". Put the four MNIST files "
-                "(raw or .gz) in a directory and set MNIST_DIR to it, or upload them in the dashboard"
-            )
+            raise DataError(download_failure(name, cache, failures, unreachable))
     return cache
+
+
+def download_failure(name: str, cache: Path, failures: Sequence[str], unreachable: bool) -> str:
+    """One line: what failed, what to do, then what was tried ("url: reason; ...").
+
+    The dashboard shows the part before " Tried: " and lists the attempts under it.
+    """
+    why = "no mirror could be reached (no network?)" if unreachable else "every mirror failed"
+    return (
+        f"could not download {name}: {why}. Put the four MNIST files (raw or .gz) in a directory and "
+        f"set MNIST_DIR to it, or copy them into the cache {cache}.{TRIED}{'; '.join(failures)}"
+    )
+
+
+TRIED = " Tried: "  # where the attempts start in a download failure's message
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """The mirror never answered (no route, no name, refused, timed out): no network, likely."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return False
+    return isinstance(exc, (urllib.error.URLError, TimeoutError, ConnectionError))
 
 
 def _reason(exc: BaseException) -> str:
