@@ -236,9 +236,10 @@ def per_class_figure(accuracy: np.ndarray) -> go.Figure:
     return fig
 
 
-def digit_grid_figure(images: np.ndarray, captions: Sequence[str], indices: Sequence[int], columns: int = 10):
+def digit_grid_figure(images: np.ndarray, captions: Sequence[str], indices: Sequence[int], columns: int = 8):
     """Digits (N, 784) in a crisp grid, captioned (two short lines fit: "a<br>b"); click one
-    to select its test index."""
+    to select its test index. Eight a row: at 1024 px each digit is then ~38 px wide and its
+    two caption lines fit between the rows."""
     fig, pitch, cells = _captioned_grid(images, captions, columns, gap=24, font=11)
     fig.add_trace(
         _click_targets(

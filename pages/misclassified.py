@@ -30,7 +30,7 @@ if view.live:
     s1, s2 = st.columns([3, 1])
     s1.caption(f"A snapshot of {view.name} while it trains, after {view.epochs} of {view.config.epochs} epochs.")
     s2.button("Refresh snapshot", key="mis_refresh", help="Evaluate the run's newest weights")
-with st.container(horizontal=True, gap="large"):  # each metric as wide as its text; a narrow window wraps them
+with st.container(horizontal=True, gap="medium"):  # each metric as wide as its text; a narrow window wraps them
     st.metric("Model", view.name, width="content")
     st.metric("Test accuracy", f"{ev.accuracy:.2%}", width="content")
     st.metric("Misclassified", f"{ev.errors:,} of {len(ev.labels):,}", width="content")
@@ -91,7 +91,7 @@ chosen = shown[start : start + PER_PAGE]
 st.caption(f"{what}; showing {start + 1 if len(chosen) else 0:,}-{start + len(chosen):,}. "
            "Under each: #test index, truth → prediction, confidence. Click a digit for its details.")  # fmt: skip
 if len(chosen):
-    # Two short lines, so that ten fit side by side at 1024 px ("#i <br> " keeps the words apart in the text).
+    # Two short lines, so that eight fit side by side at 1024 px ("#i <br> " keeps the words apart in the text).
     captions = [f"#{i} <br> {ev.labels[i]}→{predictions[i]} {ev.probs[i, predictions[i]]:.0%}" for i in chosen]
     st.plotly_chart(charts.digit_grid_figure(data.x_test[chosen], captions, chosen.tolist()), key="mis_grid",
                     on_select=pick_digit, selection_mode="points", config={"displayModeBar": False})  # fmt: skip

@@ -63,7 +63,7 @@ def test_digits_figure_captions_every_digit_and_ships_one_small_png(rng):
 
 
 def test_grid_leaves_room_for_the_outer_captions():
-    fig = charts.digit_grid_figure(np.zeros((20, 784)), ["#1<br>0→1 50%"] * 20, list(range(20)))
+    fig = charts.digit_grid_figure(np.zeros((20, 784)), ["#1<br>0→1 50%"] * 20, list(range(20)), columns=10)
     gap = 24
     x0, x1 = fig.layout.xaxis.range
     assert x0 <= -0.5 - gap / 2 and x1 >= 10 * (28 + gap) - gap - 0.5 + gap / 2  # half a gap beyond each side
