@@ -478,7 +478,7 @@ def apply_preset(name: str) -> None:
     apply_settings(PRESETS[name])
 
 
-def epoch_estimate(config: TrainConfig, rows: int) -> EpochEstimate:
+def epoch_estimate(config: TrainConfig, data: Mnist) -> EpochEstimate:
     """Seconds per epoch for these settings here: from the runs already made with the same
     cost when there are some, else measured now (kept ten minutes per cost)."""
     found = store()
@@ -488,12 +488,12 @@ def epoch_estimate(config: TrainConfig, rows: int) -> EpochEstimate:
         if estimate is not None:
             return estimate
     cost = tuple(sorted(config.to_dict().items()))
-    return _measured(cost, rows)
+    return _measured(cost, data, data.source)
 
 
 @st.cache_data(show_spinner=False, max_entries=64, ttl=600)
-def _measured(config_items: tuple, rows: int) -> EpochEstimate:
-    return measure(TrainConfig(**dict(config_items)), rows)
+def _measured(config_items: tuple, _data: Mnist, source: str) -> EpochEstimate:
+    return measure(TrainConfig(**dict(config_items)), _data)
 
 
 # --- the Compare page --------------------------------------------------------------------------

@@ -24,7 +24,7 @@ def estimate_text(estimate: EpochEstimate, epochs: int) -> str:
     if estimate.basis == "runs":
         basis = f"{spread} over {plural(estimate.samples, 'epoch')} of earlier runs with these settings here"
     else:
-        basis = f"timed now over {plural(estimate.samples, 'training step')}, middle half {spread}"
+        basis = f"timed now on a slice of the data, {plural(estimate.samples, 'trial')}: {spread}; no run like it yet"
     return (
         f"About {estimate.seconds:.2g} s per epoch ({basis}), "
         f"{_seconds(estimate.seconds * epochs)} for {plural(epochs, 'epoch')}."
@@ -74,7 +74,7 @@ def run_banner(run: RunView, history: list[EpochMetrics], test_size: int) -> Non
         st.info(f"{run.name} is an uploaded model.")
         return
     if not history:
-        st.info(f"{run.name}: {status}, no epoch finished.")
+        st.info(f"{run.name} was {status} before its first epoch ended: no results to show.")
         return
     last = history[-1]
     rows = sum(m.samples_per_sec * m.seconds for m in history)
@@ -122,7 +122,6 @@ def run_row(run: RunView, uploaded_acc: float | None = None) -> dict:
         "test acc": r.test_acc if r.test_acc is not None else uploaded_acc,
         "best val acc": r.best_val_acc,
         "hidden": c.hidden_size,
-        "activation": c.activation,
         "optimizer": c.optimizer,
         "lr": c.learning_rate,
         "batch": c.batch_size,

@@ -76,7 +76,9 @@ def read_bundle(data: bytes, name: str = "bundle") -> Bundle:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
-        raise ModelFileError(f"{name}: not an .npz run bundle (expected a zip archive of arrays)") from None
+        raise ModelFileError(
+            f"{name}: not an .npz model file or run bundle (expected a zip archive of arrays)"
+        ) from None
     with archive:
         members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
         extras = {key: members.pop(key) for key in RUN_ARRAYS if key in members}

@@ -2,23 +2,21 @@
 
 First choice: the runs already made here with the same cost (the same shapes, batch,
 optimiser and augmentation): their measured epochs, training and evaluation together.
-Otherwise a measurement now: enough timed training steps to fill a fixed time budget,
-so one slow step (another session training, a page redraw) does not decide the figure.
+Otherwise a measurement now: the real training loop on a slice of the data, a few times,
+the fastest slice scaled up, so one disturbed moment (another session training, a page
+being sent) does not decide the figure.
 """
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import numpy as np
-
 from nets.config import TrainConfig
-from nets.optimizers import make_optimizer
-from nets.training import EpochMetrics
+from nets.data import Mnist
+from nets.training import EpochMetrics, train
 from nets.two_layer_net import TwoLayerNet
 
 # The settings that decide an epoch's cost; the others (seed, learning rate, ...) do not.
@@ -28,10 +26,10 @@ COST_FIELDS = ("hidden_size", "activation", "optimizer", "batch_size", "augment_
 @dataclass(frozen=True)
 class EpochEstimate:
     seconds: float  # the typical epoch, training and evaluation
-    low: float  # the spread seen: fastest and slowest epoch (runs), or quartiles of the steps (measured)
+    low: float  # the spread seen: the fastest and the slowest epoch (runs) or trial (measured)
     high: float
     basis: str  # "runs": from earlier runs here; "measured": timed now
-    samples: int  # epochs (runs) or training steps (measured) behind the figure
+    samples: int  # epochs (runs) or trials (measured) behind the figure
 
 
 def same_cost(a: TrainConfig, b: TrainConfig) -> bool:
@@ -42,36 +40,28 @@ def from_history(histories: Iterable[list[EpochMetrics]], recent: int = 20) -> E
     """The median of the most recent epochs of earlier runs with the same cost (the first
     epoch of each run is left out: it pays for warm-up)."""
     epochs = [m.seconds + m.eval_seconds for history in histories for m in history[1:]][-recent:]
-    if len(epochs) < 3:
+    if not epochs:
         return None
     return EpochEstimate(statistics.median(epochs), min(epochs), max(epochs), "runs", len(epochs))
 
 
-def measure(config: TrainConfig, rows: int, budget: float = 0.4, max_steps: int = 200) -> EpochEstimate:
-    """Time training steps on random data of the config's shapes for about `budget` seconds
-    (at least 5 steps after a warm-up), and scale the median step to an epoch. An epoch's
-    evaluation (15,000 rows forward) is added as three steps' worth of forward work."""
-    rng = np.random.default_rng(0)
-    step_rows = min(config.batch_size, 1000)
-    net = TwoLayerNet.from_config(config.replace(seed=0))
-    optimizer = make_optimizer(config.optimizer, config.learning_rate, config.momentum, config.weight_decay)
-    x = rng.random((step_rows, net.input_size), dtype=np.float32)
-    y = rng.integers(0, net.output_size, step_rows)
-    times: list[float] = []
+def measure(config: TrainConfig, data: Mnist, budget: float = 1.0, tries: int = 3) -> EpochEstimate:
+    """Train the config for real on a slice of the training rows (about 10 batches): once
+    to warm up (first touches of the data and the weights), then up to `tries` times within
+    `budget` seconds; scale the fastest slice to the full epoch. The fastest is the one
+    least disturbed by whatever else the machine did meanwhile (a page being sent, another
+    session). The epoch's evaluation is timed as the loop runs it."""
+    rows = config.train_samples or len(data.x_train)
+    sample = min(rows, max(10 * config.batch_size, 1000))
+    # The cost does not depend on the step size; a small one keeps a trial of a diverging
+    # recipe (a learning rate of 10, say) from stopping before it is timed.
+    trial = config.replace(epochs=1, train_samples=sample, lr_schedule="constant", learning_rate=1e-4)
+    epochs = []
     deadline = time.perf_counter() + budget
-    for step in range(max_steps + 1):
-        started = time.perf_counter()
-        _, _, grads = net.loss_and_gradient(x, y)
-        optimizer.update(net.params, grads)
-        if step:  # the first step warms up
-            times.append(time.perf_counter() - started)
-        if len(times) >= 5 and time.perf_counter() > deadline:
+    for attempt in range(tries + 1):
+        (metrics,) = list(train(TwoLayerNet.from_config(trial), data, trial))
+        if attempt:
+            epochs.append(metrics.seconds / sample * rows + metrics.eval_seconds)
+        if epochs and time.perf_counter() > deadline:
             break
-    scale = (config.batch_size / step_rows) * math.ceil(rows / config.batch_size)
-    q1, median, q3 = statistics.quantiles(times, n=4) if len(times) >= 4 else (times[0],) * 3
-    started = time.perf_counter()
-    net.predict(x)
-    forward = time.perf_counter() - started
-    evaluation = forward * (15_000 / step_rows)
-    return EpochEstimate(median * scale + evaluation, q1 * scale + evaluation, q3 * scale + evaluation, "measured",
-                         len(times))  # fmt: skip
+    return EpochEstimate(min(epochs), min(epochs), max(epochs), "measured", len(epochs))

@@ -13,6 +13,7 @@ import math
 import sqlite3
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,8 @@ from nets.recorder import Recorder
 from nets.store import RunStore, StoreError
 from nets.training import BatchProgress, EpochMetrics, TrainControl, TrainingDiverged, check_fits
 from nets.two_layer_net import TwoLayerNet
+
+SPEED_WINDOW = 3.0  # seconds of recent batches behind the live samples/s
 
 # Terminal states: the thread has ended.
 FINISHED, STOPPED, DIVERGED, FAILED = "finished", "stopped", "diverged", "failed"
@@ -89,7 +92,9 @@ class TrainingJob:
         self._weights_version = 0
         self._weights_at = time.monotonic()
         self._want_weights = threading.Event()
-        self._batch_seconds: float | None = None  # smoothed time per batch
+        self._batch_seconds: float | None = None  # smoothed wall time per batch (for the time left)
+        self._trained = (0, 0.0)  # training rows and training seconds so far (for the speed)
+        self._recent: deque[tuple[float, int, float]] = deque()  # (wall time, rows, seconds) of recent batches
         self._last_batch_at: float | None = None
         self._thread = threading.Thread(target=self._run, name="training-job", daemon=True)
 
@@ -171,6 +176,15 @@ class TrainingJob:
     def _on_batch(self, progress: BatchProgress) -> None:
         now = time.perf_counter()
         with self._lock:
+            previous = self._progress
+            same_epoch = previous is not None and previous.epoch == progress.epoch
+            rows, seconds = self._trained
+            rows += progress.rows - (previous.rows if same_epoch else 0)
+            seconds += progress.seconds - (previous.seconds if same_epoch else 0.0)
+            self._trained = (rows, seconds)
+            self._recent.append((now, rows, seconds))
+            while len(self._recent) > 2 and now - self._recent[0][0] > SPEED_WINDOW:
+                self._recent.popleft()
             self._progress = progress
             if self._last_batch_at is not None and progress.batch > 1:
                 elapsed = now - self._last_batch_at
@@ -194,10 +208,13 @@ class TrainingJob:
             self._message = message
 
     def _samples_per_sec(self) -> float | None:
-        """Training rows per second of training time in the epoch under way, counted as
-        each epoch's record counts it (so the live figure and the final one agree)."""
-        if self._progress is not None and self._progress.samples_per_sec:
-            return self._progress.samples_per_sec
+        """Training rows per second of training time over the batches of the last few
+        seconds, counted as each epoch's record counts it (batch time only, no evaluations
+        or waits), so the live figure and the final one agree."""
+        if len(self._recent) >= 2:
+            (_, rows0, seconds0), (_, rows1, seconds1) = self._recent[0], self._recent[-1]
+            if seconds1 > seconds0:
+                return (rows1 - rows0) / (seconds1 - seconds0)
         return self._history[-1].samples_per_sec if self._history else None
 
     def _seconds_left(self) -> float | None:

@@ -34,8 +34,7 @@ with settings:
     with st.container(border=True):
         config = widgets.settings_ui(rows=len(data.x_train), disabled=active is not None)
     if config is not None and active is None:
-        st.caption(runs_ui.estimate_text(app_state.epoch_estimate(config, config.train_samples or len(data.x_train)),
-                                         config.epochs))  # fmt: skip
+        st.caption(runs_ui.estimate_text(app_state.epoch_estimate(config, data), config.epochs))
     with controls:
         paused = active is not None and active.status == "paused"
         b1, b2, b3 = st.columns(3)

@@ -152,3 +152,100 @@ def test_draw_follows_a_live_run_across_epochs_and_new_drawings(mnist, tmp_path)
         # The run ended and became the current model: the selector stayed on it, now its final weights.
         assert store.run(1).status == "finished"
         page.get_by_text(re.compile(r"run 1, live")).wait_for(state="detached", timeout=10_000)
+
+
+def legend_runs(page) -> set[str]:
+    names = plot_json(page, "train_curves_chart", "el && el.data ? el.data.map(t => t.name || '') : []") or []
+    return {n.split(" · ")[0] for n in names if " · " in n}
+
+
+def select_rows(page, rows: list[int]) -> None:
+    """Tick exactly `rows` (0-based) of the Train page's run table (its first column of checkboxes)."""
+    table = page.locator(".st-key-train_runs_table [data-testid=stDataFrameResizable]")
+    table.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    box = table.bounding_box()
+    for row in rows:
+        page.mouse.click(box["x"] + 18, box["y"] + 35 * (row + 1) + 17)  # 35 px rows below a 35 px header
+        page.wait_for_timeout(800)
+
+
+def test_what_a_user_sees_after_runs_that_learn_stall_and_stop(mnist, tmp_path):
+    """Items 3-6 of 'In front of a real user', on the real MNIST: a run stuck at chance is
+    said to be so and never becomes the current model, neither does a stopped one; live and
+    final throughput agree and a paused run shows neither speed nor time left; the estimate
+    comes from the runs made; the charts draw exactly the selected runs."""
+    runs = tmp_path / "runs"
+    with serve(env_for(runs)) as server, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{server.url}/train?train_epochs=2&train_hidden=64&train_batch=32")
+        page.get_by_role("button", name="Start").click()
+        live_speeds, last = [], ""  # readings during the second epoch, past the start's contention
+        while not page.get_by_text("run 1 finished after 2 epochs").count():
+            text = page.evaluate("() => (document.querySelector('[data-testid=stMain] [data-testid=stProgress]')"
+                                 " || {innerText: ''}).innerText")  # fmt: skip
+            m = re.search(r"epoch 2 of 2, batch ([\d,]+) of [\d,]+ · ([\d,]+) samples/s", text)
+            if m and text != last and int(m.group(1).replace(",", "")) > 300:
+                live_speeds.append(float(m.group(2).replace(",", "")))
+            last = text
+            page.wait_for_timeout(100)
+        history = RunStore(runs).history(1)
+        banner = page.get_by_text("run 1 finished after 2 epochs").inner_text()
+        final = float(re.search(r"\(([\d,]+) samples/s\)", banner).group(1).replace(",", ""))
+        rows = sum(m.samples_per_sec * m.seconds for m in history)
+        assert abs(final - rows / sum(m.seconds for m in history)) <= 1  # the banner: rows per second of training
+        live = sorted(live_speeds)[len(live_speeds) // 2]
+        second = history[1].samples_per_sec  # the same figure, for the epoch the live readings came from
+        print(
+            f"\nlive samples/s in epoch 2 {live_speeds} (median {live:,.0f}); epoch 2 {second:,.0f}; run {final:,.0f}"
+        )
+        assert live_speeds and 0.75 < live / second < 1.33, (live_speeds, second)
+        epochs = history
+        estimate = page.get_by_text(re.compile(r"About [\d.]+ s per epoch")).inner_text()
+        assert "earlier runs with these settings here" in estimate, estimate  # the runs made, not a guess
+        shown = float(re.search(r"About ([\d.]+) s", estimate).group(1))
+        assert abs(shown - (epochs[1].seconds + epochs[1].eval_seconds)) < 0.2 * shown + 0.05, (estimate, epochs)
+
+        # A run that learns nothing: SGD at learning rate 10 sits at chance level.
+        page.goto(f"{server.url}/train?train_epochs=1&train_hidden=64&train_optimizer=sgd&train_lr=10")
+        page.get_by_role("button", name="Start").click()
+        stuck = page.get_by_text(re.compile(r"run 2 (did not learn|diverged)"))
+        stuck.wait_for(timeout=120_000)
+        print(f"lr 10: {stuck.inner_text()[:160]}")
+        assert page.locator("[data-testid=stAlertContentSuccess]").count() == 0  # no green box for it
+        current = page.get_by_text(re.compile("Current model, used by the other pages")).inner_text()
+        assert "run 1 (" in current, current
+        screenshot(page, "run_did_not_learn")
+
+        # A stopped run does not replace the current model by itself; while paused, no speed, no time left.
+        page.goto(f"{server.url}/train?train_epochs=20&train_hidden=64&train_batch=16")
+        page.get_by_role("button", name="Start").click()
+        page.get_by_text(re.compile(r"run 3: running")).first.wait_for(timeout=30_000)
+        page.get_by_role("button", name="Pause").click()
+        page.get_by_text(re.compile(r"run 3: paused")).first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1500)
+        paused = page.get_by_text(re.compile(r"run 3: paused")).first.inner_text()
+        assert "samples/s" not in paused and "left" not in paused, paused
+        page.get_by_role("button", name="Resume").click()
+        page.get_by_text(re.compile(r"run 3: running")).first.wait_for(timeout=30_000)
+        wait_for_epochs(RunStore(runs), 3, 1)
+        page.get_by_role("button", name="Stop").click()
+        page.get_by_text(re.compile(r"run 3 was stopped after \d+ epoch")).wait_for(timeout=30_000)
+        current = page.get_by_text(re.compile("Current model, used by the other pages")).inner_text()
+        assert "run 1 (" in current, current
+
+        # What is drawn is exactly what is selected.
+        assert legend_runs(page) == {"run 3"}  # nothing selected: the run just trained
+        select_rows(page, [0])
+        deadline = time.monotonic() + 10
+        while legend_runs(page) != {"run 1"} and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+        assert legend_runs(page) == {"run 1"}
+        assert page.get_by_text("run 1 finished after 2 epochs").count() == 1  # the banner is run 1's
+        select_rows(page, [1])
+        deadline = time.monotonic() + 10
+        while legend_runs(page) != {"run 1", "run 2"} and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+        assert legend_runs(page) == {"run 1", "run 2"}
+        assert page.get_by_text(re.compile(r"Drawn: run 1, run 2\. The banner and the weights are run 1's")).count()
+        screenshot(page, "train_two_selected")

@@ -168,7 +168,10 @@ def test_a_bad_bundle_is_refused_in_one_line_and_changes_nothing(store, tmp_path
 
 @pytest.mark.parametrize(
     "content, message",
-    [(b"plain text", "not an .npz run bundle"), (b"PK\x03\x04 broken zip", "not an .npz run bundle")],
+    [
+        (b"plain text", "not an .npz model file or run bundle"),
+        (b"PK\x03\x04 broken zip", "not an .npz model file or run bundle"),
+    ],
 )
 def test_a_file_that_is_no_bundle_is_refused(store, tmp_path, content, message):
     path = tmp_path / "x.npz"
