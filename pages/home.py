@@ -44,11 +44,9 @@ c1.metric("Training images", f"{len(data.x_train):,}")
 c2.metric("Validation images", f"{len(data.x_val):,}")
 c3.metric("Test images", f"{len(data.x_test):,}")
 sample = np.random.default_rng(0).choice(len(data.x_train), 30, replace=False)  # the same sample every time
-st.plotly_chart(
-    charts.digits_figure(data.x_train[sample], [str(data.y_train[i]) for i in sample]),
-    key="home_samples",
-    config={"displayModeBar": False},
-)
+with st.container(key="home_samples"):  # a picture: the page draws before plotly.js has loaded
+    st.image(charts.digits_png(data.x_train[sample], [str(data.y_train[i]) for i in sample]), width="stretch",
+             output_format="PNG")  # fmt: skip
 left, right = st.columns(2)
 left.plotly_chart(charts.class_counts_figure(data.y_train, "Training digits per class"), key="home_train_counts")
 right.plotly_chart(charts.class_counts_figure(data.y_test, "Test digits per class"), key="home_test_counts")

@@ -107,7 +107,7 @@ def not_cut(page, selector: str) -> None:
 
 def test_no_deploy_button_and_no_developer_menu(page):
     resize(page, (1280, 900))
-    page.locator(".st-key-home_samples .main-svg").first.wait_for(timeout=30_000)  # the page is drawn
+    page.locator(".st-key-home_samples img").wait_for(timeout=30_000)  # the page is drawn
     header = page.locator("[data-testid=stHeader]")
     assert "Deploy" not in header.inner_text()
     menu = page.locator("[data-testid=stMainMenu]")

@@ -62,6 +62,18 @@ def test_digits_figure_captions_every_digit_and_ships_one_small_png(rng):
     assert len(fig.to_json()) < 30_000  # a heatmap of the same grid was about 200 kB of JSON
 
 
+def test_digits_png_is_crisp_and_labelled(rng):
+    images = rng.random((12, 784))
+    pixels = np.array(Image.open(io.BytesIO(charts.digits_png(images, [str(i % 10) for i in range(12)], columns=5))))
+    scale, pitch = 3, 40  # 3 screen pixels a pixel; 28 + a 12-pixel gap for the labels
+    assert pixels.shape == (3 * pitch * scale, (5 * pitch - 12) * scale)
+    digit = pixels[: 28 * scale, pitch * scale : (pitch + 28) * scale]  # the second digit
+    np.testing.assert_array_equal(digit, digit[::scale, ::scale].repeat(scale, 0).repeat(scale, 1))  # crisp squares
+    np.testing.assert_allclose(digit[::scale, ::scale], np.round(255 * (1 - images[1].reshape(28, 28))), atol=0.5)
+    label = pixels[28 * scale : pitch * scale, : 28 * scale]
+    assert (label < 200).any() and (pixels[28 * scale : pitch * scale, 28 * scale : pitch * scale] == 255).all()
+
+
 def test_grid_leaves_room_for_the_outer_captions():
     fig = charts.digit_grid_figure(np.zeros((20, 784)), ["#1<br>0→1 50%"] * 20, list(range(20)), columns=10)
     gap = 24
