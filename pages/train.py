@@ -15,7 +15,10 @@ ws = app_state.workspace()
 active = ws.active()
 
 st.title("Train")
-settings, live = st.columns([1, 2.2], gap="large")
+# The controls sit above the columns at their natural width: in view before scrolling and
+# never squeezed into a narrow settings column.
+controls = st.container(horizontal=True)
+settings, live = st.columns([1, 1.8], gap="large")
 
 
 def start_run() -> None:
@@ -30,21 +33,20 @@ def start_run() -> None:
 
 
 with settings:
-    controls = st.container()  # above the settings, so Start is in view; filled once the config is known
     with st.container(border=True):
         config = widgets.settings_ui(rows=len(data.x_train), disabled=active is not None)
     if config is not None and active is None:
         st.caption(runs_ui.estimate_text(app_state.epoch_estimate(config, data), config.epochs))
-    with controls:
-        paused = active is not None and active.status == "paused"
-        b1, b2, b3 = st.columns(3)
-        b1.button("Start", type="primary", disabled=config is None or active is not None, key="train_start",
-                  on_click=start_run, width="stretch")  # fmt: skip
-        b2.button("Resume" if paused else "Pause", disabled=active is None, key="train_pause",
-                  on_click=ws.resume if paused else ws.pause, width="stretch")  # fmt: skip
-        b3.button("Stop", disabled=active is None, key="train_stop", on_click=ws.stop, width="stretch")
-        if error := app_state.pop_train_error():
-            st.error(error)
+
+with controls:
+    paused = active is not None and active.status == "paused"
+    st.button("Start", type="primary", disabled=config is None or active is not None, key="train_start",
+              on_click=start_run)  # fmt: skip
+    st.button("Resume" if paused else "Pause", disabled=active is None, key="train_pause",
+              on_click=ws.resume if paused else ws.pause)  # fmt: skip
+    st.button("Stop", disabled=active is None, key="train_stop", on_click=ws.stop)
+if error := app_state.pop_train_error():
+    st.error(error)
 
 
 @st.fragment(run_every=0.9 if active is not None else None)  # intervals measured in the browser: ~1 s

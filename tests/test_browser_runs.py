@@ -23,6 +23,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+SIZES = [{"width": 1024, "height": 700}, {"width": 1280, "height": 720}, {"width": 1280, "height": 900}]
 LOCAL = ("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:")
 
 
@@ -114,11 +115,19 @@ def test_draw_follows_a_live_run_across_epochs_and_new_drawings(mnist, tmp_path)
     store = RunStore(runs)
     with serve(env_for(runs)) as server, chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(f"{server.url}/train?train_epochs=6&train_batch=16&train_hidden=32&train_lr=0.0005")
+        page.goto(f"{server.url}/train?train_epochs=12&train_batch=16&train_hidden=32&train_lr=0.0005")
         page.get_by_role("button", name="Start").click()
         page.get_by_text(re.compile(r"run 1: running")).first.wait_for(timeout=30_000)
         nav(page, "Draw")
         page.locator(".st-key-draw_canvas_0 canvas.upper-canvas").wait_for(timeout=30_000)
+        for size in SIZES:  # the whole 280 px canvas is visible: its column is never narrower
+            page.set_viewport_size(size)
+            page.wait_for_timeout(500)
+            canvas = page.locator(".st-key-draw_canvas_0 canvas.upper-canvas").bounding_box()
+            column = page.locator("[data-testid=stColumn]:has(.st-key-draw_pad)").bounding_box()
+            assert canvas["width"] == 280 and canvas["x"] + 280 <= column["x"] + column["width"] + 1, (size, column)
+            screenshot(page, f"draw_{size['width']}x{size['height']}")
+        page.set_viewport_size({"width": 1280, "height": 900})
         selector = page.locator(".st-key-draw_model input")
         assert selector.input_value() == "run 1 (training now, live)"
         page.wait_for_timeout(1000)  # the component mounts after it is attached, slower beside a training
@@ -128,7 +137,7 @@ def test_draw_follows_a_live_run_across_epochs_and_new_drawings(mnist, tmp_path)
         readings: dict[int, list[float]] = {}  # epochs behind the weights -> the probabilities shown
         deadline = time.monotonic() + 120
         while len(readings) < 4 and time.monotonic() < deadline:
-            caption = page.get_by_text(re.compile(r"run 1, live: weights after \d+ of 6 epochs")).first.inner_text()
+            caption = page.get_by_text(re.compile(r"run 1, live: weights after \d+ of 12 epochs")).first.inner_text()
             epochs = int(re.search(r"after (\d+) of", caption).group(1))
             probs = probabilities(page)
             if probs and epochs not in readings and store.run(1).epochs_done == epochs:
@@ -179,6 +188,18 @@ def test_what_a_user_sees_after_runs_that_learn_stall_and_stop(mnist, tmp_path):
     with serve(env_for(runs)) as server, chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(f"{server.url}/train?train_epochs=2&train_hidden=64&train_batch=32")
+        page.get_by_role("button", name="Start").wait_for(timeout=30_000)
+        for size in SIZES:  # Start, Pause and Stop whole and in view without scrolling, at every size
+            page.set_viewport_size(size)
+            page.wait_for_timeout(500)
+            for name in ("Start", "Pause", "Stop"):
+                button = page.get_by_role("button", name=name)
+                box = button.bounding_box()
+                assert box["y"] + box["height"] <= size["height"], (name, size, box)
+                whole = "b => [b, ...b.querySelectorAll('*')].every(e => e.scrollWidth <= e.clientWidth + 1)"
+                assert button.evaluate(whole), f"{name} is cut at {size}"
+            screenshot(page, f"train_{size['width']}x{size['height']}")
+        page.set_viewport_size({"width": 1280, "height": 900})
         page.get_by_role("button", name="Start").click()
         live_speeds, last = [], ""  # readings during the second epoch, past the start's contention
         while not page.get_by_text("run 1 finished after 2 epochs").count():
