@@ -3,8 +3,8 @@
 import streamlit as st
 
 import app_state
+import runs_ui
 import widgets
-from nets.workspace import PRETRAINED
 
 
 def render():
@@ -33,7 +33,7 @@ def sidebar_status(data, training: bool) -> None:
     ws = app_state.workspace()
     st.caption(f"**Data** · {len(data.x_train):,} train / {len(data.x_val):,} val / {len(data.x_test):,} test")
     st.caption(f"from {data.source}")
-    st.caption(f"**Model** · {current_model_text(ws)}")
+    st.caption("**Model** · {}, {}".format(*runs_ui.current_model(ws)))
     active = ws.active()
     if active is not None and not training:
         st.caption(f"**Training** · {active.name}: live on this page")
@@ -45,17 +45,6 @@ def sidebar_status(data, training: bool) -> None:
             st.progress(snap.progress.batch / snap.progress.batches)
     elif training:
         st.rerun()  # the run just ended: redraw the page without the live tick
-
-
-def current_model_text(ws) -> str:
-    """The current model and why it is the current one, in a line."""
-    choice = ws.current_choice()
-    label = app_state.model_label(choice, ws).removesuffix(" · current model")
-    if ws.pinned is not None and ws.pinned == choice:
-        return f"{label}, chosen by you"
-    if choice == PRETRAINED:
-        return f"{label}, until you train one"
-    return f"{label}, your latest finished run"
 
 
 def require_store() -> None:

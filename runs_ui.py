@@ -129,16 +129,21 @@ def run_row(run: RunView, uploaded_acc: float | None = None) -> dict:
     }
 
 
-def current_model_caption(ws: Workspace) -> str:
+def current_model(ws: Workspace) -> tuple[str, str]:
+    """The current model's label and why it is the current one (the rule a user can predict)."""
     choice = ws.current_choice()
     label = app_state.model_label(choice, ws).removesuffix(" · current model")
     if ws.pinned is not None and ws.pinned == choice:
-        why = "you chose it"
-    elif choice == PRETRAINED:
-        why = "until one of your runs finishes and learns"
-    else:
-        why = "your latest finished run that learned; choose another below"
-    return f"Current model, used by the other pages: **{label}** ({why})."
+        return label, "chosen by you"
+    if choice == PRETRAINED:
+        return label, "until one of your runs finishes and learns"
+    return label, "your latest finished run that learned"
+
+
+def current_model_caption(ws: Workspace) -> str:
+    label, why = current_model(ws)
+    more = "; choose another below" if why != "chosen by you" else ""
+    return f"Current model, used by the other pages: **{label}** ({why}{more})."
 
 
 def run_actions_ui(ws: Workspace, run: RunView, data, prefix: str) -> None:

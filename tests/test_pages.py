@@ -158,7 +158,7 @@ def test_model_upload_good_and_bad(app):
     app.file_uploader(key="train_model_upload").set_value(("mine.npz", good, "application/octet-stream")).run()
     assert "Loaded mine.npz as run 1, a model; it is now the current model." in texts(app.success)
     assert list(app.dataframe[0].value["status"]) == ["uploaded"]
-    assert "used by the other pages: **mine** (you chose it)" in texts(app.caption)
+    assert "used by the other pages: **mine** (chosen by you)." in texts(app.caption)
     assert "**Model** · mine, chosen by you" in texts(app.sidebar.caption)  # the frame knows in the same run
 
 
@@ -224,7 +224,9 @@ def test_misclassified_before_any_training_uses_the_shipped_model(app):
     page(app, "pages/misclassified.py")
     assert {m.label: m.value for m in app.metric}["Model"] == "shipped model"
     assert app.selectbox(key="mis_model").value == "pretrained"
-    assert "**Model** · shipped model (98.19% test accuracy), until you train one" in texts(app.sidebar.caption)
+    assert "**Model** · shipped model (98.19% test accuracy), until one of your runs finishes and learns" in texts(
+        app.sidebar.caption
+    )
 
 
 def test_misclassified_page_filters_sorts_and_details(app):
