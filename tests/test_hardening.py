@@ -114,27 +114,46 @@ def test_mnist_is_loaded_once_for_every_session(monkeypatch, synthetic_dir, stea
         st.cache_resource.clear()
 
 
-def test_no_training_thread_outlives_its_session(synthetic_dir, monkeypatch, steady_apptest):
-    monkeypatch.setenv("MNIST_DIR", str(synthetic_dir))
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
-    at.run()
-    at.switch_page("pages/train.py")
-    at.run()
-    at.number_input(key="train_epochs").set_value(200).run()
-    at.select_slider(key="train_batch").set_value(1).run()
-    at.button(key="train_start").click().run()
+def test_a_training_outlives_its_session_ends_by_itself_and_stops_with_the_server(
+    synthetic_dir, monkeypatch, steady_apptest, tmp_path
+):
+    """A closed tab leaves its run training (bounded by its epochs); a server that stops
+    stops every run and records it as interrupted. No thread is left behind either way."""
     import threading
+
+    import app_state
 
     def alive():
         return [t for t in threading.enumerate() if t.name == "training-job" and t.is_alive()]
 
-    assert len(alive()) == 1
-    st.cache_resource.clear()  # what Streamlit does when the session ends: release its resources
-    deadline = time.monotonic() + 5
+    monkeypatch.setenv("MNIST_DIR", str(synthetic_dir))
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
+    st.cache_resource.clear()
+
+    def start(epochs: int, batch: int) -> AppTest:
+        at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
+        at.run()
+        at.switch_page("pages/train.py")
+        at.run()
+        at.number_input(key="train_epochs").set_value(epochs).run()
+        at.select_slider(key="train_batch").set_value(batch).run()
+        at.button(key="train_start").click().run()
+        return at
+
+    start(epochs=3, batch=50)
+    other_tab = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)  # another tab, another session
+    other_tab.run()
+    registry, store = app_state.registry(), app_state.store()
+    deadline = time.monotonic() + 30
     while alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert alive() == []
+        time.sleep(0.05)
+    assert alive() == [] and store.run(1).status == "finished"  # it trained on to its end, then stopped
+
+    start(epochs=200, batch=1)
+    assert len(alive()) == 1
+    registry.shutdown()  # what the server does when it stops
+    assert alive() == [] and store.run(2).status == "interrupted"
+    st.cache_resource.clear()
 
 
 def test_every_choice_the_form_offers_is_a_valid_config():
