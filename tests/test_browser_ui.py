@@ -234,7 +234,7 @@ def test_right_but_unsure_shows_only_digits_below_the_threshold(page):
 def test_a_live_snapshot_refreshes_by_a_button_never_by_a_reload(page, server):
     """While a run trains, Misclassified evaluates a snapshot; a button takes a newer one (a
     reload would start a new session). Runs last: the stopped run may become the current model."""
-    page.goto(f"{server.url}/train?train_epochs=200&train_hidden=64&train_batch=50")
+    page.goto(f"{server.url}/train?train_epochs=200&train_hidden=16&train_batch=500")  # short epochs
     page.get_by_role("button", name="Start").click()
     page.locator(".st-key-train_stop button:not([disabled])").wait_for(timeout=30_000)
     try:
