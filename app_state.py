@@ -474,6 +474,20 @@ def nearest_choice(options: tuple, value: float) -> float:
     return min((o for o in options if o > 0), key=lambda o: abs(math.log(o / value)))
 
 
+def preset_choice() -> str | None:
+    """The preset the Train page's preset control shows (None when the settings are the user's own)."""
+    return st.session_state.get("train_preset")
+
+
+def set_installed_note(note: str) -> None:
+    """What an upload of MNIST files cached, to confirm it once on the next run."""
+    st.session_state["data_installed_note"] = note
+
+
+def pop_installed_note() -> str | None:
+    return st.session_state.pop("data_installed_note", None)
+
+
 def apply_preset(name: str) -> None:
     apply_settings(PRESETS[name])
 
@@ -539,3 +553,38 @@ def pending_delete() -> list[int] | None:
 
 def set_pending_delete(run_ids: list[int] | None) -> None:
     st.session_state["compare_pending_delete"] = run_ids
+
+
+# --- the Misclassified page's filters ----------------------------------------------------------
+
+
+def mis_pick_cell() -> None:
+    """A click on the confusion matrix filters the grid to that (true, predicted) pair."""
+    points = st.session_state["mis_confusion"].selection.points
+    if points:
+        true, predicted = points[0]["customdata"]
+        st.session_state.update(mis_true=true, mis_pred=predicted, mis_show="mistakes", mis_page=1)
+
+
+def mis_pick_digit() -> None:
+    """A click on a digit of the grid opens its details."""
+    points = st.session_state["mis_grid"].selection.points
+    if points:
+        st.session_state["mis_selected"] = int(points[0]["customdata"])
+
+
+def mis_reset_page() -> None:
+    st.session_state["mis_page"] = 1
+
+
+def mis_cell(everything) -> tuple:
+    """The (true, predicted) filter, `everything` where unset."""
+    return st.session_state.get("mis_true", everything), st.session_state.get("mis_pred", everything)
+
+
+def clamp_mis_page(pages: int) -> None:
+    st.session_state["mis_page"] = min(st.session_state.get("mis_page", 1), pages)
+
+
+def mis_selected() -> int | None:
+    return st.session_state.get("mis_selected")

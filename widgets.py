@@ -32,9 +32,7 @@ def settings_ui(rows: int, disabled: bool = False) -> TrainConfig | None:
         list(PRESETS),
         key="train_preset",
         width="stretch",
-        on_change=lambda: (
-            st.session_state.get("train_preset") and app_state.apply_preset(st.session_state.train_preset)
-        ),
+        on_change=lambda: app_state.preset_choice() and app_state.apply_preset(app_state.preset_choice()),
         disabled=disabled,
         help=PRESET_HELP,
     )
@@ -117,9 +115,6 @@ def more_summary(v: dict) -> str:
     return " · ".join(parts)
 
 
-INSTALLED_NOTE = "data_installed_note"  # what an upload cached, shown once on the next run
-
-
 def require_data():
     """MNIST for this page; while it is missing, the setup screen instead (and the page stops).
 
@@ -130,7 +125,7 @@ def require_data():
     data = app_state.data()
     if data is None:
         data_setup_ui()
-    elif note := st.session_state.pop(INSTALLED_NOTE, None):
+    elif note := app_state.pop_installed_note():
         st.success(note)  # once, above the first page drawn with the uploaded files
     return data
 
@@ -155,7 +150,7 @@ def data_setup_ui() -> None:
     each mirror answered is behind an expander.
     """
     st.title("MNIST dashboard")
-    if note := st.session_state.pop(INSTALLED_NOTE, None):
+    if note := app_state.pop_installed_note():
         st.success(note)
     if app_state.download_allowed() and not app_state.download_failed():
         slot = st.empty()  # emptied when the download ends: no stale caption or bar above an error
@@ -198,7 +193,7 @@ def data_setup_ui() -> None:
             cache = default_cache_dir()
             missing = [name for name in FILE_NAMES if name not in find_files(cache)]
             still = f"; still missing: {', '.join(missing)}" if missing else ""
-            st.session_state[INSTALLED_NOTE] = f"Checked and cached {', '.join(installed)} in {cache}{still}."
+            app_state.set_installed_note(f"Checked and cached {', '.join(installed)} in {cache}{still}.")
             st.rerun()
     if app_state.download_allowed() and st.button("Try the download again"):
         app_state.clear_download_error()

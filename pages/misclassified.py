@@ -36,27 +36,9 @@ with st.container(horizontal=True, gap="medium"):  # each metric as wide as its 
     st.metric("Misclassified", f"{ev.errors:,} of {len(ev.labels):,}", width="content")
 
 
-def pick_cell() -> None:
-    """A click on the confusion matrix filters the grid to that (true, predicted) pair."""
-    points = st.session_state["mis_confusion"].selection.points
-    if points:
-        true, predicted = points[0]["customdata"]
-        st.session_state.update(mis_true=true, mis_pred=predicted, mis_show="mistakes", mis_page=1)
-
-
-def pick_digit() -> None:
-    points = st.session_state["mis_grid"].selection.points
-    if points:
-        st.session_state["mis_selected"] = int(points[0]["customdata"])
-
-
-def reset_page() -> None:
-    st.session_state["mis_page"] = 1
-
-
 left, right = st.columns([1.1, 1])
-true = st.session_state.get("mis_true", ALL)
-pred = st.session_state.get("mis_pred", ALL)
+pick_cell, pick_digit, reset_page = app_state.mis_pick_cell, app_state.mis_pick_digit, app_state.mis_reset_page
+true, pred = app_state.mis_cell(ALL)
 cell = (true, pred) if ALL not in (true, pred) else None
 left.plotly_chart(charts.confusion_figure(cm, cell), key="mis_confusion", on_select=pick_cell,
                   selection_mode="points", config={"displayModeBar": False})  # fmt: skip
@@ -84,7 +66,7 @@ else:
     right = unsure_correct(ev, t, threshold=float("inf")).size  # every right answer (of this digit)
     what = f"{len(shown):,} of the {right:,} digits it read right were less than {sure_below}% sure"
 pages = max(1, -(-len(shown) // PER_PAGE))
-st.session_state["mis_page"] = min(st.session_state.get("mis_page", 1), pages)
+app_state.clamp_mis_page(pages)
 page = st.number_input(f"Page (of {pages})", 1, pages, key="mis_page")
 start = (page - 1) * PER_PAGE
 chosen = shown[start : start + PER_PAGE]
@@ -98,7 +80,7 @@ if len(chosen):
 else:
     st.info("No digits match these filters.")
 
-selected = st.session_state.get("mis_selected")
+selected = app_state.mis_selected()
 if selected is not None and 0 <= selected < len(ev.labels):
     truth, guess = int(ev.labels[selected]), int(predictions[selected])
     other = runner_up(ev.probs[selected])

@@ -68,7 +68,7 @@ def test_train_two_epochs_live_and_navigate_while_training(server):
     with browser_page() as page:
         page.goto(server.url)
         page.get_by_text("MNIST, a two-layer net, and you").wait_for(timeout=30_000)
-        page.locator(".st-key-home_samples .js-plotly-plot").wait_for(timeout=30_000)
+        page.locator(".st-key-home_samples img").wait_for(timeout=30_000)
         screenshot(page, "overview")
 
         # A shared link sets the controls (a new session, before anything trains).
