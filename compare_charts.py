@@ -56,7 +56,7 @@ def parallel_lines_figure(rows: Sequence[dict], settings: Sequence[str], metric:
     known = [v for v in scores if v is not None]
     low, high = (min(known), max(known)) if known else (0.0, 1.0)
     fig = go.Figure()
-    colours = _viridis(bands)
+    colours = _bands(bands)
     for band in range(bands):
         xs, ys, texts = [], [], []
         for i, r in enumerate(rows):
@@ -81,9 +81,9 @@ def parallel_lines_figure(rows: Sequence[dict], settings: Sequence[str], metric:
         fig.add_annotation(x=k, y=0.0, text=ticks[column][0], showarrow=False, xanchor="left", xshift=3, font_size=10)
     fig.update_xaxes(visible=False, range=[-0.3, len(columns) - 0.5])
     fig.update_yaxes(visible=False, range=[-0.05, 1.12])
+    legend = f"colour: {label(metric)}, from {_short(low)} (pale) to {_short(high)} (deep blue)"
     fig.update_layout(height=360, margin=dict(l=20, r=20, t=30, b=10), hovermode="closest",
-                      title=dict(text=f"colour: {label(metric)}, from {_short(low)} (dark) to {_short(high)} (light)",
-                                 font_size=12, y=0.02, yanchor="bottom"))  # fmt: skip
+                      title=dict(text=legend, font_size=12, y=0.02, yanchor="bottom"))  # fmt: skip
     return fig
 
 
@@ -93,10 +93,11 @@ def _short(value) -> str:
     return str(value)
 
 
-def _viridis(n: int) -> list[str]:
+def _bands(n: int) -> list[str]:
+    """From a pale blue (the worst runs) to a deep blue (the best): readable on white."""
     from plotly.colors import sample_colorscale
 
-    return sample_colorscale("Viridis", [i / max(1, n - 1) for i in range(n)])
+    return sample_colorscale("Blues", [0.35 + 0.65 * i / max(1, n - 1) for i in range(n)])
 
 
 def parallel_figure(rows: Sequence[dict], settings: Sequence[str], metric: str) -> go.Figure:
@@ -133,7 +134,8 @@ def scatter_figure(rows: Sequence[dict], setting: str, metric: str) -> go.Figure
         )
     )
     log_x = setting in LOG_SCALE and all((r[setting] or 0) > 0 for r in points)
-    fig.update_xaxes(title_text=label(setting) + (" (log)" if log_x else ""), type="log" if log_x else None)
+    fig.update_xaxes(title_text=label(setting) + (" (log)" if log_x else ""), type="log" if log_x else None,
+                     dtick=1 if log_x else None)  # fmt: skip
     fig.update_yaxes(title_text=label(metric), tickformat=".1%" if metric.endswith("acc") else None)
     fig.update_layout(height=340, margin=dict(l=60, r=10, t=20, b=50))
     return fig

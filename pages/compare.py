@@ -32,14 +32,14 @@ if not records:
     st.page_link("pages/train.py", label="Go to Train", icon="📈")
     st.stop()
 
-f1, f2, f3, f4, f5 = st.columns([1.2, 1.2, 1, 1, 1])
+f1, f2, f3, f4 = st.columns(4)
 statuses = f1.multiselect("Status", sorted({r.status for r in records}), key="compare_status")
 sources = f2.multiselect("Source", sorted({r.source for r in records}), key="compare_source")
 tags = f3.multiselect("Tag", sorted({t for r in records for t in r.tags}), key="compare_tags")
 sweeps = sorted({r.sweep for r in records if r.sweep})
 sweep = f4.selectbox("Sweep", [None, *sweeps], format_func=lambda s: "all" if s is None else s, key="compare_sweep")
-differences = f5.toggle("Differences only", True, key="compare_differences",
-                        help="Show only the settings that are not the same in every listed run")  # fmt: skip
+differences = st.toggle("Only the settings that differ", True, key="compare_differences",
+                        help="Hide the settings that are the same in every listed run")  # fmt: skip
 
 shown = [r for r in reversed(records) if compare.matches(r, statuses, sources, tags, sweep)]  # oldest first
 if not shown:
