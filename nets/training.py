@@ -246,25 +246,3 @@ def _diverged_message(loss: float, epoch: int, batch: int, learning_rate: float)
 def _advice(epoch: int, learning_rate: float) -> str:
     kept = f"after epoch {epoch - 1}" if epoch > 0 else "from initialisation"
     return f"the learning rate ({learning_rate:g}) is probably too high; the weights are kept as they were {kept}"
-
-
-def estimate_epoch_seconds(config: TrainConfig, rows: int, trials: int = 3) -> float:
-    """Roughly how long one epoch of `config` takes here, from a few timed batches.
-
-    Times `trials` training steps on random data of the config's shapes (at most 1,000
-    rows a step, scaled up for larger batches) and multiplies by the batches per epoch.
-    """
-    rng = np.random.default_rng(0)
-    step_rows = min(config.batch_size, 1000)
-    net = TwoLayerNet.from_config(config.replace(seed=0))
-    optimizer = make_optimizer(config.optimizer, config.learning_rate, config.momentum, config.weight_decay)
-    x = rng.random((step_rows, net.input_size), dtype=np.float32)
-    y = rng.integers(0, net.output_size, step_rows)
-    times = []
-    for _ in range(trials + 1):  # the first step warms up
-        started = time.perf_counter()
-        _, _, grads = net.loss_and_gradient(x, y)
-        optimizer.update(net.params, grads)
-        times.append(time.perf_counter() - started)
-    per_step = sorted(times[1:])[len(times[1:]) // 2] * (config.batch_size / step_rows)
-    return per_step * math.ceil(rows / config.batch_size)

@@ -121,10 +121,14 @@ class ModelView:
     def config(self) -> TrainConfig:
         return self._config if self._config is not None else self._loaded.config
 
+    def params(self) -> dict[str, np.ndarray]:
+        """The weights themselves, read-only (for pictures; predict through `net()`)."""
+        return self._params if self._params is not None else self._loaded.net.params
+
     def net(self) -> TwoLayerNet:
         """A fresh net with these weights (layers cache their inputs: never share one between users)."""
         net = TwoLayerNet.from_config(self.config)
-        net.set_params(self._params if self._params is not None else self._loaded.net.params)
+        net.set_params(self.params())
         return net
 
 
@@ -323,8 +327,3 @@ def history_csv(history: list[EpochMetrics]) -> str:
     for metrics in history:
         writer.writerow({**metrics.to_dict(), "epoch": metrics.epoch + 1})
     return out.getvalue()
-
-
-def weights_array(view: ModelView) -> np.ndarray:
-    """The first-layer weights of a model (for pictures of the hidden units)."""
-    return view._params["W1"] if view._params is not None else view._loaded.net.params["W1"]

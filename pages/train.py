@@ -76,7 +76,7 @@ def live_view() -> None:
         st.caption(f"Drawn: {', '.join(r.name for r in shown)}. The banner and the weights are {focus.name}'s.")
     model = ws.model(focus.run_id)
     if model is not None:
-        W1 = model.net().params["W1"] if not model.live else model._params["W1"]
+        W1 = model.params()["W1"]
         units = list(range(min(16, W1.shape[1])))
         figure = app_state.figure(
             ("weights", focus.run_id, model.key),
