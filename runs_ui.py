@@ -112,7 +112,10 @@ RUN_COLUMNS = {
 def run_row(run: RunView, uploaded_acc: float | None = None) -> dict:
     """One row of a run table: the settings that differ most often, and the results."""
     r, c = run.record, run.config
-    epochs = f"{r.epochs_done}/{c.epochs}" if r.status != "uploaded" else f"{r.weights_epochs or '?'} (uploaded)"
+    if r.status == "uploaded":  # epochs it was trained for elsewhere, when its file says
+        epochs = f"{r.weights_epochs} (uploaded)" if r.weights_epochs else "uploaded"
+    else:
+        epochs = f"{r.epochs_done}/{c.epochs}"
     status = run.status if learned(r.best_val_acc) or r.status == "uploaded" or not r.epochs_done else "no learning"
     return {
         "run": r.run_id,

@@ -157,7 +157,9 @@ def test_model_upload_good_and_bad(app):
     good = model_bytes(TwoLayerNet.from_config(config), config, {"test_acc": 0.5})
     app.file_uploader(key="train_model_upload").set_value(("mine.npz", good, "application/octet-stream")).run()
     assert "Loaded mine.npz as run 1, a model; it is now the current model." in texts(app.success)
-    assert list(app.dataframe[0].value["status"]) == ["uploaded"]
+    table = app.dataframe[0].value
+    assert list(table["status"]) == ["uploaded"] and list(table["epochs"]) == ["uploaded"]
+    assert 0 <= table["test acc"][0] <= 1  # evaluated on upload, not left blank
     assert "used by the other pages: **mine** (chosen by you)." in texts(app.caption)
     assert "**Model** · mine, chosen by you" in texts(app.sidebar.caption)  # the frame knows in the same run
 
