@@ -244,7 +244,7 @@ class RunStore:
         directory at once must neither mistake a half-seen store for a foreign file nor
         migrate it twice.
         """
-        with self._connect() as conn:
+        with _setup_lock(self.root), self._connect() as conn:
             conn.execute("BEGIN")
             version = self._check_file(conn)
             conn.execute("COMMIT")
@@ -588,6 +588,29 @@ class RunStore:
 
     def _weights_path(self, run_id: int, epochs: int) -> Path:
         return self._weights_dir(run_id) / f"after-{epochs}.npz"
+
+
+@contextlib.contextmanager
+def _setup_lock(root: Path) -> Iterator[None]:
+    """Processes opening the store take turns checking and migrating it. Switching a new
+    file to WAL needs it to themselves, and SQLite answers a rival opening at that moment
+    with "database is locked" at once rather than after its busy timeout (seen here about
+    once in ten opens of a new store by four processes)."""
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: SQLite's own locking, as it is
+        yield
+        return
+    try:
+        handle = open(root / ".setup.lock", "a")  # noqa: SIM115 (closed below)
+    except OSError:
+        yield  # a read-only runs directory: nothing will be migrated there anyway
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        handle.close()  # closing releases the lock
 
 
 def write_atomically(path: Path, write) -> None:
