@@ -63,6 +63,8 @@ def live_view() -> None:
                         key="train_curves_chart")  # fmt: skip
         return
     focus = shown[0]
+    if active is not None and focus.run_id == active.run_id and not focus.live:
+        st.rerun()  # the run this page was drawn for ended just now: redraw all of it (caption, table, controls)
     histories = {run.run_id: run.history() for run in shown}
     runs_ui.run_banner(focus, histories[focus.run_id], len(data.y_test))
     curves = app_state.figure(
