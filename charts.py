@@ -104,7 +104,7 @@ def weights_figure(W1: np.ndarray, units: Sequence[int], columns: int = 8) -> go
     fig.update_yaxes(autorange="reversed", visible=False, scaleanchor="x")
     fig.update_xaxes(visible=False)
     fig.update_layout(
-        title=f"What {len(units)} hidden units look for (first-layer weights)",
+        title=f"What {len(units)} hidden units look for",
         margin=dict(l=0, r=0, t=40, b=0),
         height=60 + 40 * (-(-len(units) // columns)),
         plot_bgcolor="white",
