@@ -243,24 +243,30 @@ def pretrained_accuracy() -> float | None:
     return _pretrained().meta.get("test_acc")
 
 
+def model_labels(ws: Workspace, choices: list) -> dict:
+    """How each model choice reads in a selector (the UI's words; the choice is the key),
+    from one listing of the store."""
+    records = ws.store.runs()
+    by_id = {r.run_id: r for r in records}
+    current = ws.current_choice(records)
+    live = ws.registry.live_run(ws.owner)
+    labels = {}
+    for choice in choices:
+        if choice == PRETRAINED:
+            acc = pretrained_accuracy()
+            text = "shipped model" + (f" ({acc:.2%} test accuracy)" if acc else "")
+        elif (record := by_id.get(choice)) is None:
+            text = f"run {choice}"  # deleted meanwhile: the selector drops it on the next run
+        elif choice == live:
+            text = f"{record.name} (training now, live)"
+        else:
+            text = record.name + (f" ({record.test_acc:.2%})" if record.test_acc is not None else "")
+        labels[choice] = text + (" · current model" if choice == current else "")
+    return labels
+
+
 def model_label(choice, ws: Workspace) -> str:
-    """How a model choice reads in a selector (the UI's words; the choice is the key)."""
-    if choice == PRETRAINED:
-        acc = pretrained_accuracy()
-        text = "shipped model" + (f" ({acc:.2%} test accuracy)" if acc else "")
-    else:
-        try:
-            view = ws.run(int(choice))
-        except WorkspaceError:  # deleted meanwhile: the selector drops it on the next run
-            return f"run {choice}"
-        text = view.name
-        if view.live:
-            text += " (training now, live)"
-        elif view.record.test_acc is not None:
-            text += f" ({view.record.test_acc:.2%})"
-    if choice == ws.current_choice():
-        text += " · current model"
-    return text
+    return model_labels(ws, [choice])[choice]
 
 
 @st.cache_resource(show_spinner=False)

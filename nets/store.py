@@ -501,8 +501,10 @@ class RunStore:
     # --- reading -------------------------------------------------------------------------------
 
     def runs(self, run_ids: Iterable[int] | None = None) -> list[RunRecord]:
-        """Runs, newest first (all of them, or those named)."""
-        self.reap()
+        """Runs, newest first (all of them, or those named). Listing them all first records
+        the runs of dead processes as interrupted; reading named ones costs one query."""
+        if run_ids is None:
+            self.reap()
         where, args = "", ()
         if run_ids is not None:
             ids = [int(i) for i in run_ids]

@@ -35,6 +35,7 @@ CHANCE_ACCURACY = 0.1  # ten digits
 LEARNED_MIN_ACCURACY = 0.2  # a run whose best validation accuracy stays below this learned nothing
 
 PRETRAINED = "pretrained"  # the model key of the shipped model
+MODEL_CHOICES = 30  # other runs a model selector offers, newest first
 
 
 class WorkspaceError(RuntimeError):
@@ -259,9 +260,9 @@ class Workspace:
                 raise WorkspaceError(f"{view.name} did not learn (best validation accuracy at chance level)")
         self.pinned = choice
 
-    def current_choice(self) -> int | str:
+    def current_choice(self, records: list[RunRecord] | None = None) -> int | str:
         """The current model's choice: pinned, else this browser's latest finished run that
-        learned, else the shipped model."""
+        learned, else the shipped model. `records`: the store's listing, when already read."""
         if self.pinned is not None:
             if self.pinned == PRETRAINED:
                 return PRETRAINED
@@ -270,7 +271,7 @@ class Workspace:
                     return self.pinned
             except WorkspaceError:
                 pass  # deleted meanwhile
-        for record in self.store.runs():
+        for record in self.store.runs() if records is None else records:
             if record.owner == self.owner and record.status == "finished" and learned(record.best_val_acc):
                 return record.run_id
         return PRETRAINED
@@ -300,17 +301,23 @@ class Workspace:
     def current_model(self) -> ModelView | None:
         return self.model(self.current_choice())
 
-    def model_choices(self) -> list[int | str]:
-        """What a model selector offers: the current model, this browser's live run, every
-        other run with weights that learned (newest first), and the shipped model."""
+    def model_choices(self, records: list[RunRecord] | None = None, most: int = MODEL_CHOICES) -> list[int | str]:
+        """What a model selector offers: this browser's live run (to watch it learn), the
+        current model, the `most` newest other runs with weights that learned, and the
+        shipped model (the Compare page reaches every run). `records`: the store's listing,
+        when the caller has read it already."""
+        records = self.store.runs() if records is None else records
         active = self.registry.live_run(self.owner)
+        current = self.current_choice(records)
         choices: list[int | str] = [] if active is None else [active]
-        if self.current_choice() not in choices:
-            choices.append(self.current_choice())
-        for record in self.store.runs():
+        if current not in choices:
+            choices.append(current)
+        others = 0
+        for record in records:
             usable = record.weights_epochs is not None and (record.status == "uploaded" or learned(record.best_val_acc))
-            if usable and not record.live and record.run_id not in choices:
+            if usable and not record.live and record.run_id not in choices and others < most:
                 choices.append(record.run_id)
+                others += 1
         if PRETRAINED not in choices and self.pretrained is not None:
             choices.append(PRETRAINED)
         return choices

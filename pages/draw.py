@@ -13,8 +13,9 @@ ws = app_state.workspace()
 
 st.title("Draw")
 choices = ws.model_choices()
+labels = app_state.model_labels(ws, choices)
 choice = st.selectbox("Model predicting", choices, index=app_state.choice_index("draw_choice", choices),
-                      key="draw_model", format_func=lambda c: app_state.model_label(c, ws),
+                      key="draw_model", format_func=labels.get,
                       on_change=app_state.remember_choice, args=("draw_choice", "draw_model"),
                       help="A run training now predicts with its latest weights, refreshed every second.")  # fmt: skip
 following_live = ws.model(choice) is not None and ws.model(choice).live

@@ -18,8 +18,9 @@ ws = app_state.workspace()
 
 st.title("Misclassified")
 choices = ws.model_choices()
+labels = app_state.model_labels(ws, choices)
 choice = st.selectbox("Model", choices, index=app_state.choice_index("mis_choice", choices), key="mis_model",
-                      format_func=lambda c: app_state.model_label(c, ws),
+                      format_func=labels.get,
                       on_change=app_state.remember_choice, args=("mis_choice", "mis_model"))  # fmt: skip
 view = ws.model(choice) or ws.current_model()
 ev = app_state.evaluation(view, data)

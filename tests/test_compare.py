@@ -191,3 +191,29 @@ def test_parallel_lines_draw_one_polyline_per_run_and_keep_the_best():
     best = cmp.best_rows(rows, "test_acc", 2, keep={1})
     assert [r["run"] for r in best] == [1, 4, 5]  # the two best, plus the kept one, in table order
     assert cmp.best_rows(rows, "train_seconds", 10) == rows
+
+
+def test_model_selectors_offer_the_newest_runs_and_read_the_store_once(store, monkeypatch):
+    """With many runs, Draw and Misclassified list the 30 newest that learned (Compare has
+    them all) and label them from one listing of the store, not one query per option."""
+    from nets.checkpoint import LoadedModel
+    from nets.workspace import MODEL_CHOICES
+
+    config = TrainConfig(hidden_size=16, epochs=2, batch_size=50)
+    history = store.history(1)
+    for i in range(40):
+        store.add_model(LoadedModel(TwoLayerNet.from_config(config), config, {}), name=f"imported {i}",
+                        source="import", history=history, status="finished")  # fmt: skip
+    listings = []
+    original = RunStore.runs
+    monkeypatch.setattr(RunStore, "runs", lambda self, ids=None: listings.append(ids) or original(self, ids))
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/draw.py")
+    listings.clear()
+    at.run()
+    options = at.selectbox(key="draw_model").options
+    assert len(options) == 1 + MODEL_CHOICES  # the current model (here the shipped one), then the newest others
+    assert options[0].startswith("shipped model") and options[1].startswith("imported 39 (")
+    assert options[-1].startswith("imported 10 (")
+    assert len(listings) < 12, listings  # a handful of reads per page run, whatever the number of runs
