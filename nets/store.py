@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import socket
@@ -646,11 +647,18 @@ def _clean_tags(tags: Iterable[str]) -> list[str]:
     return sorted({" ".join(str(t).split())[:40] for t in tags if str(t).strip()})
 
 
+@functools.lru_cache(maxsize=4096)
+def _config(text: str) -> TrainConfig:
+    """A stored config, parsed and validated once per process: listings repeat (every page
+    draw reads them) and TrainConfig is frozen, so one object can serve them all."""
+    return TrainConfig.from_dict(json.loads(text))
+
+
 def _record(row) -> RunRecord:
     (run_id, name, config, source, status, message, owner, created, ended, notes, sweep, tags,
      epochs_done, best_val, test_acc, seconds, weights_epochs) = row  # fmt: skip
     try:
-        cfg = TrainConfig.from_dict(json.loads(config))
+        cfg = _config(config)
     except (ConfigError, TypeError, ValueError) as exc:
         raise StoreError(f"run {run_id} has a config this version cannot read ({exc})") from None
     return RunRecord(
