@@ -243,10 +243,10 @@ def pretrained_accuracy() -> float | None:
     return _pretrained().meta.get("test_acc")
 
 
-def model_labels(ws: Workspace, choices: list) -> dict:
+def model_labels(ws: Workspace, choices: list, records: list | None = None) -> dict:
     """How each model choice reads in a selector (the UI's words; the choice is the key),
-    from one listing of the store."""
-    records = ws.store.runs()
+    from one listing of the store (`records`, when the page has read it)."""
+    records = ws.store.runs() if records is None else records
     by_id = {r.run_id: r for r in records}
     current = ws.current_choice(records)
     live = ws.registry.live_run(ws.owner)
@@ -265,8 +265,8 @@ def model_labels(ws: Workspace, choices: list) -> dict:
     return labels
 
 
-def model_label(choice, ws: Workspace) -> str:
-    return model_labels(ws, [choice])[choice]
+def model_label(choice, ws: Workspace, records: list | None = None) -> str:
+    return model_labels(ws, [choice], records)[choice]
 
 
 @st.cache_resource(show_spinner=False)
@@ -350,7 +350,7 @@ def set_focus_run(run_id: int | None) -> None:
 TRAIN_TABLE_ROWS = 100  # the Train page lists the newest runs; the Compare page has them all
 
 
-def shown_runs(ws: Workspace, active) -> list:
+def shown_runs(ws: Workspace, active, records: list) -> list:
     """What the Train page draws, the first one described: the live run and the selected
     runs while this browser trains; else the selected runs; else the run last started or
     picked here; else this browser's newest run."""
@@ -359,7 +359,7 @@ def shown_runs(ws: Workspace, active) -> list:
     if active is not None:
         wanted = [active.run_id, *(i for i in wanted if i != active.run_id)]
     elif not wanted:
-        mine = [r.run_id for r in ws.store.runs() if r.owner == ws.owner]
+        mine = [r.run_id for r in records if r.owner == ws.owner]
         wanted = [focus] if focus is not None else mine[:1]
     elif focus in wanted:
         wanted = [focus, *(i for i in wanted if i != focus)]
@@ -498,12 +498,12 @@ def apply_preset(name: str) -> None:
     apply_settings(PRESETS[name])
 
 
-def epoch_estimate(config: TrainConfig, data: Mnist) -> EpochEstimate:
+def epoch_estimate(config: TrainConfig, data: Mnist, records: list) -> EpochEstimate:
     """Seconds per epoch for these settings here: from the runs already made with the same
     cost when there are some, else measured now (kept ten minutes per cost)."""
     found = store()
     if found is not None:
-        matching = [r.run_id for r in found.runs() if same_cost(r.config, config) and r.epochs_done > 1][:5]
+        matching = [r.run_id for r in records if same_cost(r.config, config) and r.epochs_done > 1][:5]
         estimate = from_history(found.histories(matching).values()) if matching else None
         if estimate is not None:
             return estimate

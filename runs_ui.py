@@ -132,10 +132,11 @@ def run_row(run: RunView, uploaded_acc: float | None = None) -> dict:
     }
 
 
-def current_model(ws: Workspace) -> tuple[str, str]:
+def current_model(ws: Workspace, records: list | None = None) -> tuple[str, str]:
     """The current model's label and why it is the current one (the rule a user can predict)."""
-    choice = ws.current_choice()
-    label = app_state.model_label(choice, ws).removesuffix(" · current model")
+    records = ws.store.runs() if records is None else records
+    choice = ws.current_choice(records)
+    label = app_state.model_label(choice, ws, records).removesuffix(" · current model")
     if ws.pinned is not None and ws.pinned == choice:
         return label, "chosen by you"
     if choice == PRETRAINED:
@@ -143,8 +144,8 @@ def current_model(ws: Workspace) -> tuple[str, str]:
     return label, "your latest finished run that learned"
 
 
-def current_model_caption(ws: Workspace) -> str:
-    label, why = current_model(ws)
+def current_model_caption(ws: Workspace, records: list | None = None) -> str:
+    label, why = current_model(ws, records)
     more = "; choose another below" if why != "chosen by you" else ""
     return f"Current model, used by the other pages: **{label}** ({why}{more})."
 

@@ -152,9 +152,10 @@ class Workspace:
 
     # --- runs -----------------------------------------------------------------------------------
 
-    def runs(self) -> list[RunView]:
-        """Every run in the store, newest first."""
-        return [RunView(r, self.registry.job(r.run_id), self.store) for r in self.store.runs()]
+    def runs(self, records: list[RunRecord] | None = None) -> list[RunView]:
+        """Every run in the store, newest first (from `records` when the caller read them)."""
+        records = self.store.runs() if records is None else records
+        return [RunView(r, self.registry.job(r.run_id), self.store) for r in records]
 
     def run(self, run_id: int) -> RunView:
         try:

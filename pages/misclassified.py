@@ -17,8 +17,9 @@ data = frame.page_setup()
 ws = app_state.workspace()
 
 st.title("Misclassified")
-choices = ws.model_choices()
-labels = app_state.model_labels(ws, choices)
+records = ws.store.runs()  # one listing of the store for this page draw
+choices = ws.model_choices(records)
+labels = app_state.model_labels(ws, choices, records)
 choice = st.selectbox("Model", choices, index=app_state.choice_index("mis_choice", choices), key="mis_model",
                       format_func=labels.get,
                       on_change=app_state.remember_choice, args=("mis_choice", "mis_model"))  # fmt: skip

@@ -13,6 +13,7 @@ from nets.workspace import WorkspaceError
 data = frame.page_setup()
 ws = app_state.workspace()
 active = ws.active()
+records = ws.store.runs()  # one listing of the store for this page draw
 
 st.title("Train")
 # The controls sit above the columns at their natural width: in view before scrolling and
@@ -36,7 +37,7 @@ with settings:
     with st.container(border=True):
         config = widgets.settings_ui(rows=len(data.x_train), disabled=active is not None)
     if config is not None and active is None:
-        st.caption(runs_ui.estimate_text(app_state.epoch_estimate(config, data), config.epochs))
+        st.caption(runs_ui.estimate_text(app_state.epoch_estimate(config, data, records), config.epochs))
 
 with controls:
     paused = active is not None and active.status == "paused"
@@ -55,7 +56,7 @@ def live_view() -> None:
     now_active = ws.active()
     if app_state.mark_live(now_active.run_id if now_active else None):
         st.rerun()  # the run just ended: one full rerun refreshes the table and the controls
-    shown = app_state.shown_runs(ws, now_active)
+    shown = app_state.shown_runs(ws, now_active, records)
     if not shown:
         st.info("Pick a preset or your own settings and press **Start**. The charts fill in epoch by epoch.")
         epochs = config.epochs if config else None
@@ -95,9 +96,9 @@ with live:
     live_view()
 
 st.subheader("Runs")
-runs = ws.runs()[: app_state.TRAIN_TABLE_ROWS]
+runs = ws.runs(records[: app_state.TRAIN_TABLE_ROWS])
 runs.reverse()  # oldest first: a new run adds a row at the bottom and the selection keeps its rows
-st.caption(runs_ui.current_model_caption(ws))
+st.caption(runs_ui.current_model_caption(ws, records))
 if not runs:
     st.caption("Every run is kept here (and on the Compare page), with its settings and results, across reloads.")
 else:
