@@ -64,10 +64,9 @@ st.caption(
     + ". Sort by a column's header; select runs to overlay their curves and act on them."
 )
 
-picked = [c for c in compare.SETTINGS if c in compare.NUMERIC_SETTINGS or c in settings]
 p1, p2 = st.columns(2)
 with p1:
-    default_axes = [s for s in settings if s in picked][:4] or ["learning_rate", "hidden_size"]
+    default_axes = settings[:4] or ["learning_rate", "hidden_size"]
     axes = st.multiselect("Parallel coordinates: settings", list(compare.SETTINGS), default_axes, key="compare_axes")
     metric = st.selectbox("Metric", compare.METRICS, format_func=compare_charts.label, key="compare_metric")
     interactive = st.toggle("Interactive (drag on an axis to filter)", False, key="compare_interactive",
