@@ -190,16 +190,6 @@ def workspace() -> Workspace:
     return _workspace(browser_id())
 
 
-def mark_live(run_id: int | None) -> bool:
-    """Remember which run the page last saw training; True when that just changed to None.
-
-    The live view then asks for one full rerun, so the run table and the controls catch up.
-    """
-    previous = st.session_state.get("train_live_run")
-    st.session_state["train_live_run"] = run_id
-    return previous is not None and run_id is None
-
-
 def figure(signature: tuple, build, every: float = 0.0):
     """A figure built once per signature, per chart kind: a live view that reruns every
     second re-sends the same object until its data really changes (the browser redraws

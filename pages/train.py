@@ -53,10 +53,9 @@ if error := app_state.pop_train_error():
 @st.fragment(run_every=0.9 if active is not None else None)  # intervals measured in the browser: ~1 s
 def live_view() -> None:
     """The runs the user chose (the live run while it trains): curves, a banner, weights."""
-    now_active = ws.active()
-    if app_state.mark_live(now_active.run_id if now_active else None):
-        st.rerun()  # the run just ended: one full rerun refreshes the table and the controls
-    shown = app_state.shown_runs(ws, now_active, records)
+    if active is not None and not active.live:
+        st.rerun()  # the run this page was drawn for has ended: redraw all of it (caption, table, controls)
+    shown = app_state.shown_runs(ws, active, records)
     if not shown:
         st.info("Pick a preset or your own settings and press **Start**. The charts fill in epoch by epoch.")
         epochs = config.epochs if config else None
@@ -64,8 +63,6 @@ def live_view() -> None:
                         key="train_curves_chart")  # fmt: skip
         return
     focus = shown[0]
-    if active is not None and focus.run_id == active.run_id and not focus.live:
-        st.rerun()  # the run this page was drawn for ended just now: redraw all of it (caption, table, controls)
     histories = {run.run_id: run.history() for run in shown}
     runs_ui.run_banner(focus, histories[focus.run_id], len(data.y_test))
     curves = app_state.figure(
