@@ -77,8 +77,10 @@ class RunView:
 
     @property
     def status(self) -> str:
+        """The job's status while this server has its job (fresher than a listing read a
+        moment ago), else the store's."""
         snap = self.snapshot()
-        return snap.status if snap is not None and not snap.done else self.record.status
+        return snap.status if snap is not None else self.record.status
 
     def history(self) -> list[EpochMetrics]:
         snap = self.snapshot()
