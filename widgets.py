@@ -24,9 +24,9 @@ def settings_ui(rows: int, disabled: bool = False) -> TrainConfig | None:
     summed up in one line below it. Controls stand in one column unless there is room for two at
     MIN_CONTROL_WIDTH (a label never breaks mid-word, a dropdown always shows its value).
     """
-    # Three short names in one row down to a ~110 px column: Streamlit's 16 px of padding
+    # Three short names in one row down to a ~110 px column, with a few pixels to spare: Streamlit's 16 px of padding
     # each side would wrap them 2 + 1 at 1024 px.
-    st.html("<style>.st-key-train_preset button[data-variant=segmented_control]{padding-inline:.4rem}</style>")
+    st.html("<style>.st-key-train_preset button[data-variant=segmented_control]{padding-inline:.25rem}</style>")
     st.segmented_control(
         "Preset",
         list(PRESETS),
