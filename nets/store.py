@@ -43,7 +43,7 @@ SOURCES = ("dashboard", "cli", "upload", "import", "sweep")
 # Statuses a run can have in the store; `interrupted` is also derived on read for a run
 # whose process is gone.
 LIVE_STATUSES = ("pending", "running", "paused")
-END_STATUSES = ("finished", "stopped", "diverged", "failed", "interrupted", "uploaded")
+END_STATUSES = ("finished", "stopped", "diverged", "failed", "interrupted", "uploaded", "pruned")
 METRIC_NAMES = tuple(f.name for f in fields(EpochMetrics))
 
 
@@ -62,7 +62,8 @@ def default_runs_dir() -> Path:
 # --- schema ------------------------------------------------------------------------------------
 
 # MIGRATIONS[k] brings a store from user_version k to k + 1. Never edit a shipped step:
-# add one. Version 1 is the first store; version 2 added tags, notes, sweeps and the trace.
+# add one. Version 1 is the first store; version 2 added tags, notes, sweeps and the trace;
+# version 3 the sweeps table and a run's trial number within its sweep.
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE runs (
@@ -111,6 +112,25 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX trace_run ON trace (run_id, step);
     CREATE INDEX runs_owner ON runs (owner);
     """,
+    """
+    ALTER TABLE runs ADD COLUMN trial INTEGER;
+    CREATE TABLE sweeps (
+        sweep_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        storage TEXT NOT NULL,
+        status TEXT NOT NULL,
+        message TEXT NOT NULL DEFAULT '',
+        stop_requested INTEGER NOT NULL DEFAULT 0,
+        owner TEXT,
+        host TEXT,
+        pid INTEGER,
+        pid_started INTEGER,
+        created REAL NOT NULL,
+        ended REAL
+    );
+    CREATE INDEX runs_sweep ON runs (sweep, trial);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -123,7 +143,7 @@ class RunRecord:
     name: str
     config: TrainConfig
     source: str  # dashboard | cli | upload | import | sweep
-    status: str  # pending | running | paused | finished | stopped | diverged | failed | interrupted | uploaded
+    status: str  # pending | running | paused | finished | stopped | diverged | failed | interrupted | uploaded | pruned
     message: str  # why it diverged, failed or was interrupted; empty otherwise
     owner: str | None  # the browser that started it (dashboard runs); None: anyone may act on it
     created: float  # epoch seconds
@@ -131,6 +151,7 @@ class RunRecord:
     notes: str
     tags: tuple[str, ...]
     sweep: str | None
+    trial: int | None  # the trial's number within its sweep (None: not a sweep's trial)
     epochs_done: int  # committed epochs
     best_val_acc: float | None
     test_acc: float | None  # after the last committed epoch
@@ -148,6 +169,30 @@ class Snapshot:
 
     epochs: int
     path: Path
+
+
+SWEEP_LIVE = ("running",)
+SWEEP_END = ("finished", "stopped", "interrupted", "failed")
+
+
+@dataclass(frozen=True)
+class SweepRecord:
+    """One sweep as the store holds it; its trials are the runs whose `sweep` is `sweep_id`."""
+
+    sweep_id: str
+    name: str
+    spec: dict  # the SweepSpec as JSON (nets.sweep_spec reads it)
+    storage: str  # the Optuna storage URL holding its study (named `sweep_id`)
+    status: str  # running | finished | stopped | interrupted | failed
+    message: str
+    stop_requested: bool
+    owner: str | None  # the browser that started it; None: anyone may stop it
+    created: float
+    ended: float | None
+
+    @property
+    def live(self) -> bool:
+        return self.status in SWEEP_LIVE
 
 
 def keeps_snapshot(epochs: int) -> bool:
@@ -297,6 +342,7 @@ class RunStore:
         tags: Iterable[str] = (),
         notes: str = "",
         sweep: str | None = None,
+        trial: int | None = None,
         pid: int | None = None,
     ) -> int:
         """A new run; its process (this one, unless `pid` says otherwise) is watched for liveness."""
@@ -305,10 +351,10 @@ class RunStore:
         pid = os.getpid() if pid is None else pid
         with self._write() as conn:
             cursor = conn.execute(
-                "INSERT INTO runs (name, config, source, status, owner, host, pid, pid_started, created, notes, sweep)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO runs (name, config, source, status, owner, host, pid, pid_started, created, notes, sweep,"
+                " trial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (name, json.dumps(config.to_dict()), source, status, owner, HOST, pid, _process_started(pid),
-                 time.time(), notes, sweep),
+                 time.time(), notes, sweep, trial),
             )  # fmt: skip
             run_id = cursor.lastrowid
             if not name:
@@ -501,19 +547,22 @@ class RunStore:
 
     # --- reading -------------------------------------------------------------------------------
 
-    def runs(self, run_ids: Iterable[int] | None = None) -> list[RunRecord]:
-        """Runs, newest first (all of them, or those named). Listing them all first records
-        the runs of dead processes as interrupted; reading named ones costs one query."""
+    def runs(self, run_ids: Iterable[int] | None = None, *, sweep: str | None = None) -> list[RunRecord]:
+        """Runs, newest first (all of them, those named, or a sweep's trials). Listing them
+        all, or a sweep's, first records the runs of dead processes as interrupted; reading
+        named ones costs one query."""
         if run_ids is None:
             self.reap()
         where, args = "", ()
         if run_ids is not None:
             ids = [int(i) for i in run_ids]
             where, args = f"WHERE r.run_id IN ({','.join('?' * len(ids))})", tuple(ids)
+        elif sweep is not None:
+            where, args = "WHERE r.sweep = ?", (sweep,)
         with self._connect() as conn:
             rows = conn.execute(
                 f"""SELECT r.run_id, r.name, r.config, r.source, r.status, r.message, r.owner, r.created, r.ended,
-                           r.notes, r.sweep,
+                           r.notes, r.sweep, r.trial,
                            (SELECT group_concat(tag, char(31)) FROM tags t WHERE t.run_id = r.run_id),
                            (SELECT count(*) FROM epochs e WHERE e.run_id = r.run_id),
                            (SELECT max(val_acc) FROM epochs e WHERE e.run_id = r.run_id),
@@ -572,6 +621,87 @@ class RunStore:
     def owners(self) -> dict[int, str | None]:
         with self._connect() as conn:
             return dict(conn.execute("SELECT run_id, owner FROM runs").fetchall())
+
+    # --- sweeps --------------------------------------------------------------------------------
+
+    def create_sweep(self, sweep_id: str, *, name: str, spec: dict, storage: str, owner: str | None = None) -> None:
+        """A new sweep, driven by this process (watched for liveness like a run's)."""
+        pid = os.getpid()
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT INTO sweeps (sweep_id, name, spec, storage, status, owner, host, pid, pid_started, created)"
+                    " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+                    (sweep_id, name, json.dumps(spec), storage, owner, HOST, pid, _process_started(pid), time.time()),
+                )
+        except sqlite3.IntegrityError:
+            raise StoreError(f"there is a sweep {sweep_id} already: resume it, or start a new one") from None
+
+    def resume_sweep(self, sweep_id: str) -> SweepRecord:
+        """This process drives the sweep again. Refused while another live process drives it."""
+        self.reap_sweeps()
+        pid = os.getpid()
+        with self._write() as conn:
+            changed = conn.execute(
+                "UPDATE sweeps SET status = 'running', message = '', stop_requested = 0, ended = NULL, host = ?,"
+                " pid = ?, pid_started = ? WHERE sweep_id = ? AND status != 'running'",
+                (HOST, pid, _process_started(pid), sweep_id),
+            ).rowcount
+        if not changed:
+            record = self.sweep(sweep_id)  # KeyError when there is none
+            raise StoreError(f"sweep {sweep_id} is {record.status} in another process: stop it there first")
+        return self.sweep(sweep_id)
+
+    def end_sweep(self, sweep_id: str, status: str, message: str = "") -> None:
+        if status not in SWEEP_END:
+            raise ValueError(f"a sweep ends as one of {', '.join(SWEEP_END)} (got {status!r})")
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE sweeps SET status = ?, message = ?, ended = ? WHERE sweep_id = ?",
+                (status, message, time.time(), sweep_id),
+            )
+
+    def request_sweep_stop(self, sweep_id: str) -> None:
+        """Ask the sweep's driver and its trials to stop (they look about twice a second)."""
+        with self._write() as conn:
+            conn.execute("UPDATE sweeps SET stop_requested = 1 WHERE sweep_id = ?", (sweep_id,))
+
+    def sweep_stop_requested(self, sweep_id: str) -> bool:
+        with self._connect() as conn:
+            row = conn.execute("SELECT stop_requested FROM sweeps WHERE sweep_id = ?", (sweep_id,)).fetchone()
+        return bool(row and row[0])
+
+    def sweeps(self) -> list[SweepRecord]:
+        """Every sweep, newest first; those whose driver died read as interrupted."""
+        self.reap_sweeps()
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT sweep_id, name, spec, storage, status, message, stop_requested, owner, created, ended"
+                " FROM sweeps ORDER BY created DESC"
+            ).fetchall()
+        return [SweepRecord(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], bool(r[6]), r[7], r[8], r[9]) for r in rows]
+
+    def sweep(self, sweep_id: str) -> SweepRecord:
+        found = [s for s in self.sweeps() if s.sweep_id == sweep_id]
+        if not found:
+            raise KeyError(f"there is no sweep {sweep_id!r} in {self.path}")
+        return found[0]
+
+    def reap_sweeps(self) -> None:
+        """Record as interrupted every running sweep of this host whose driver has died."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT sweep_id, pid, pid_started FROM sweeps WHERE host = ? AND status = 'running'", (HOST,)
+            ).fetchall()
+        dead = [row for row in rows if not _process_alive(row[1], row[2])]
+        with contextlib.suppress(StoreError):
+            for sweep_id, pid, started in dead:
+                with self._write() as conn:
+                    conn.execute(
+                        "UPDATE sweeps SET status = 'interrupted', message = ?, ended = ? WHERE sweep_id = ?"
+                        " AND pid IS ? AND pid_started IS ? AND status = 'running'",
+                        ("its process ended while it ran: resume it", time.time(), sweep_id, pid, started),
+                    )
 
     # --- files ---------------------------------------------------------------------------------
 
@@ -655,7 +785,7 @@ def _config(text: str) -> TrainConfig:
 
 
 def _record(row) -> RunRecord:
-    (run_id, name, config, source, status, message, owner, created, ended, notes, sweep, tags,
+    (run_id, name, config, source, status, message, owner, created, ended, notes, sweep, trial, tags,
      epochs_done, best_val, test_acc, seconds, weights_epochs) = row  # fmt: skip
     try:
         cfg = _config(config)
@@ -664,8 +794,8 @@ def _record(row) -> RunRecord:
     return RunRecord(
         run_id=run_id, name=name, config=cfg, source=source, status=status, message=message, owner=owner,
         created=created, ended=ended, notes=notes, tags=tuple(sorted(tags.split("\x1f"))) if tags else (),
-        sweep=sweep, epochs_done=epochs_done, best_val_acc=best_val, test_acc=test_acc, train_seconds=seconds,
-        weights_epochs=weights_epochs,
+        sweep=sweep, trial=trial, epochs_done=epochs_done, best_val_acc=best_val, test_acc=test_acc,
+        train_seconds=seconds, weights_epochs=weights_epochs,
     )  # fmt: skip
 
 

@@ -216,7 +216,7 @@ def test_a_store_written_by_schema_version_1_is_migrated(tmp_path):
     assert store.run(1).notes == "kept" and store.run(1).tags == ("migrated", "old")
     assert store.trace(new) == [(1.0, 0.5)] and store.run(new).tags == ("new",)
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     conn.close()
 
 
