@@ -395,10 +395,15 @@ def _fetch_verified(
                     raise DataError(f"{name}: transfer interrupted after {done} of {total} bytes")
         with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{name}.", suffix=".part", delete=False) as out:
             raw_part = Path(out.name)
-            digest = hashlib.sha256()
+            digest, size = hashlib.sha256(), 0
             try:
                 with gzip.open(gz_part, "rb") as src:
                     while chunk := src.read(1 << 20):
+                        size += len(chunk)
+                        if size > MAX_IDX_BYTES:  # a small gzip may inflate to any size: stop before the disk fills
+                            raise DataError(
+                                f"{name}: decompresses to more than {MAX_IDX_BYTES} bytes, too large for MNIST"
+                            )
                         digest.update(chunk)
                         out.write(chunk)
             except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
