@@ -1,5 +1,6 @@
 """MNIST data: the strict IDX reader, where files come from, and downloads from 127.0.0.1."""
 
+import functools
 import gzip
 import hashlib
 import http.server
@@ -14,6 +15,7 @@ from conftest import idx_images_bytes, idx_labels_bytes, synthetic_digits, synth
 
 from nets.data import (
     FILE_NAMES,
+    TEST_IMAGES,
     TEST_LABELS,
     TRAIN_IMAGES,
     TRAIN_LABELS,
@@ -106,8 +108,13 @@ def test_raw_file_is_memory_mapped_not_copied(tmp_path, good_images):
 
 
 def test_parse_idx_returns_a_view():
-    content = idx_labels_bytes(np.array([3, 4]))
-    assert parse_idx(content, "x", "labels").tolist() == [3, 4]
+    """No copy of the payload: a 47 MB file is held once (its memory map, or its bytes)."""
+    content = bytearray(idx_labels_bytes(np.array([3, 4])))
+    labels = parse_idx(content, "x", "labels")
+    assert labels.tolist() == [3, 4]
+    assert np.shares_memory(labels, np.frombuffer(content, dtype=np.uint8))
+    content[-1] = 7  # the buffer changes under it: the very same memory
+    assert labels.tolist() == [3, 7]
 
 
 # --- directories and the split ---------------------------------------------------------------
@@ -174,6 +181,16 @@ def test_xdg_cache_home(monkeypatch, tmp_path):
 
 FILES = synthetic_idx_files(n_train=5010, n_test=30)
 CHECKSUMS = {name: hashlib.sha256(content).hexdigest() for name, content in FILES.items()}
+TIMEOUT = 0.3  # seconds a test waits for a mirror (a socket on 127.0.0.1 answers in well under that)
+SLOW = 2 * TIMEOUT  # how long the "slow" mirror takes to answer
+
+
+@functools.cache
+def gzipped(name: str, wrong: bool = False) -> bytes:
+    """A file as a mirror serves it, or (`wrong`) other content of the same size; compressed
+    once per test session (4 MB take a tenth of a second, which a timeout test would feel)."""
+    content = FILES[name][:-1] + b"\x01" if wrong else FILES[name]
+    return gzip.compress(content, compresslevel=1)
 
 
 class Mirror:
@@ -181,7 +198,8 @@ class Mirror:
 
     `behaviour[prefix]` says what that mirror does: "ok", "404", "html", "truncated" (a
     Content-Length larger than the body, then the connection closes), "corrupt" (gzip
-    whose bytes were altered), "wrong" (valid gzip of other content) or "slow".
+    whose bytes were altered), "wrong" (valid gzip of other content), "bomb" (a small gzip
+    of 1 MB of zeros) or "slow" (answers after SLOW seconds, past the tests' TIMEOUT).
     """
 
     def __init__(self):
@@ -198,17 +216,19 @@ class Mirror:
                 prefix, _, file = self.path.strip("/").partition("/")
                 name = file.removesuffix(".gz")
                 mode = mirror.behaviour.get(prefix, "404")
-                body = gzip.compress(FILES.get(name, b""), compresslevel=1)
                 if mode == "404" or name not in FILES:
                     return self.send_error(404)
+                body = gzipped(name)
                 if mode == "html":
                     body = b"<!doctype html><title>Moved</title>"
                 if mode == "corrupt":
                     body = body[:40] + bytes(64) + body[104:]
                 if mode == "wrong":
-                    body = gzip.compress(FILES[name][:-1] + b"\x01", compresslevel=1)
+                    body = gzipped(name, wrong=True)
+                if mode == "bomb":
+                    body = gzip.compress(bytes(1 << 20), compresslevel=9)
                 if mode == "slow":
-                    time.sleep(1.0)
+                    time.sleep(SLOW)
                 self.send_response(200)
                 length = len(body) + (1000 if mode == "truncated" else 0)
                 self.send_header("Content-Length", str(length))
@@ -262,9 +282,12 @@ def test_download_verifies_and_reports_progress(tmp_path, mirror):
 @pytest.mark.parametrize("fault", ["404", "html", "truncated", "corrupt", "wrong", "slow"])
 def test_a_failing_mirror_falls_through_to_the_next(tmp_path, mirror, fault):
     mirror.behaviour = {"bad": fault, "good": "ok"}
-    download_mnist(tmp_path, mirrors=[mirror.url("bad"), mirror.url("good")], checksums=CHECKSUMS, timeout=0.5)
+    for name in (TRAIN_LABELS, TEST_IMAGES):  # two files cached already: two to fetch, one wait each when slow
+        (tmp_path / name).write_bytes(FILES[name])
+    download_mnist(tmp_path, mirrors=[mirror.url("bad"), mirror.url("good")], checksums=CHECKSUMS, timeout=TIMEOUT)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(FILE_NAMES)
-    assert any(r.startswith("/bad/") for r in mirror.requests)
+    assert (tmp_path / TRAIN_IMAGES).read_bytes() == FILES[TRAIN_IMAGES]
+    assert [r.split("/")[1] for r in mirror.requests] == ["bad", "good", "bad", "good"]  # each file: bad, then good
 
 
 @pytest.mark.parametrize(
@@ -281,7 +304,7 @@ def test_a_failing_mirror_falls_through_to_the_next(tmp_path, mirror, fault):
 def test_every_mirror_failing_leaves_nothing_and_says_what_was_tried(tmp_path, mirror, fault, reason):
     mirror.behaviour = {"one": fault, "two": "404"}
     with pytest.raises(DataError) as info:
-        download_mnist(tmp_path, mirrors=[mirror.url("one"), mirror.url("two")], checksums=CHECKSUMS, timeout=0.5)
+        download_mnist(tmp_path, mirrors=[mirror.url("one"), mirror.url("two")], checksums=CHECKSUMS, timeout=TIMEOUT)
     text = str(info.value)
     assert text.startswith(f"could not download {TRAIN_IMAGES}: ") and "set MNIST_DIR" in text and "\n" not in text
     assert mirror.url("one") in text and mirror.url("two") in text
@@ -289,16 +312,38 @@ def test_every_mirror_failing_leaves_nothing_and_says_what_was_tried(tmp_path, m
     assert leftovers(tmp_path) == [] and not (tmp_path / TRAIN_IMAGES).exists()
 
 
+def test_a_download_larger_than_any_mnist_file_is_cut_off(tmp_path, mirror, monkeypatch):
+    """A mirror sending more than MNIST's largest file is stopped at the limit, not read to
+    its end (the limit patched from 64 MB down to 4 KB: the same code, without a 64 MB body)."""
+    monkeypatch.setattr("nets.data.MAX_IDX_BYTES", 4096)
+    mirror.behaviour = {"big": "ok"}
+    with pytest.raises(DataError) as info:
+        download_mnist(tmp_path, mirrors=[mirror.url("big")], checksums=CHECKSUMS)
+    assert f"{mirror.url('big')}{TRAIN_IMAGES}.gz: more than 4096 bytes, not an MNIST file" in str(info.value)
+    assert leftovers(tmp_path) == [] and not any(tmp_path.iterdir())
+
+
+def test_a_download_that_decompresses_past_the_limit_is_cut_off(tmp_path, mirror, monkeypatch):
+    """A small gzip that inflates beyond MNIST's size (a bomb) is stopped while it inflates,
+    before it fills the disk; nothing is left behind (limit patched down to 64 KB)."""
+    monkeypatch.setattr("nets.data.MAX_IDX_BYTES", 1 << 16)
+    mirror.behaviour = {"bomb": "bomb"}
+    with pytest.raises(DataError) as info:
+        download_mnist(tmp_path, mirrors=[mirror.url("bomb")], checksums=CHECKSUMS)
+    assert f"{TRAIN_IMAGES}.gz: decompresses to more than 65536 bytes" in str(info.value)
+    assert leftovers(tmp_path) == [] and not any(tmp_path.iterdir())
+
+
 def test_mirrors_from_the_environment(tmp_path, mirror, monkeypatch):
     mirror.behaviour = {"a": "ok"}
     monkeypatch.setenv("MNIST_MIRRORS", f"http://127.0.0.1:9/, {mirror.url('a')}")
-    download_mnist(tmp_path, checksums=CHECKSUMS, timeout=0.5)
+    download_mnist(tmp_path, checksums=CHECKSUMS, timeout=TIMEOUT)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(FILE_NAMES)
 
 
 def test_unreachable_mirror(tmp_path):
     with pytest.raises(DataError, match="could not download .*127.0.0.1:9/"):
-        download_mnist(tmp_path, mirrors=["http://127.0.0.1:9/"], checksums=CHECKSUMS, timeout=0.5)
+        download_mnist(tmp_path, mirrors=["http://127.0.0.1:9/"], checksums=CHECKSUMS, timeout=TIMEOUT)
 
 
 def test_partial_cache_downloads_only_what_is_missing(tmp_path, mirror):
@@ -321,4 +366,18 @@ def test_split_rejects_too_few_training_images(tmp_path):
     write_mnist_dir(tmp_path, files)
     with pytest.raises(DataError, match="need more than the 5000 held out"):
         read_directory(tmp_path)
-    assert split  # the split itself is exercised above
+
+
+def test_split_holds_out_the_last_5000_as_read_only_views():
+    images, labels = synthetic_digits(5003)
+    test_images, test_labels = synthetic_digits(4, seed=1)
+    arrays = {TRAIN_IMAGES: images, TRAIN_LABELS: labels, TEST_IMAGES: test_images, TEST_LABELS: test_labels}
+    data = split(arrays, source="here")
+    assert (len(data.x_train), len(data.x_val), len(data.x_test), data.source) == (3, 5000, 4, "here")
+    np.testing.assert_array_equal(data.x_train, to_float(images[:3]))
+    np.testing.assert_array_equal(data.x_val, to_float(images[3:]))
+    assert data.y_train.tolist() == labels[:3].tolist() and data.y_val.tolist() == labels[3:].tolist()
+    # Training and validation rows are two views of one float array: MNIST is held once.
+    assert data.x_train.base is not None and data.x_train.base is data.x_val.base
+    for array in (data.x_train, data.y_train, data.x_val, data.y_val, data.x_test, data.y_test):
+        assert not array.flags.writeable
