@@ -5,7 +5,7 @@ one: what `checkpoint.save_model` writes) plus three JSON text arrays: `run` (na
 status, source, notes, tags, message), `history` (one object per epoch, as EpochMetrics)
 and `trace` (the per-batch loss trace, [fractional epoch, loss] pairs). A plain model
 file is a bundle without them. Reading one never unpickles, bounds every size before
-loading, and leaves the model part to `checkpoint.load_model`, whose checks it keeps.
+loading, and reads the model part with `checkpoint.read_archive`, whose checks it keeps.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from nets.checkpoint import MAX_FILE_BYTES, LoadedModel, ModelFileError, load_model, save_model
+from nets.checkpoint import MAX_FILE_BYTES, LoadedModel, ModelFileError, guarded, read_archive, save_model
 from nets.store import END_STATUSES, RunStore
 from nets.training import EpochMetrics
 
@@ -73,31 +73,14 @@ def read_bundle(data: bytes, name: str = "bundle") -> Bundle:
     """A bundle (or a plain model file) from its bytes; ModelFileError names the fault."""
     if len(data) > MAX_BUNDLE_BYTES:
         raise ModelFileError(f"{name}: {len(data)} bytes, larger than any run bundle this app makes")
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise ModelFileError(
-            f"{name}: not an .npz model file or run bundle (expected a zip archive of arrays)"
-        ) from None
-    with archive:
-        members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
-        extras = {key: members.pop(key) for key in RUN_ARRAYS if key in members}
-        if not extras:
-            return _bundle(load_model(data, name=name), {}, [], [], name)
-        missing = sorted(set(RUN_ARRAYS) - set(extras))
-        if missing:
-            raise ModelFileError(f"{name}: a run bundle holds run, history and trace (missing {missing[0]!r})")
-        if sum(info.file_size for info in extras.values()) > MAX_RUN_BYTES:
-            raise ModelFileError(f"{name}: its history would take more than {MAX_RUN_BYTES} bytes")
-        try:
-            texts = {key: _json(archive.read(info), key, name) for key, info in extras.items()}
-            model = io.BytesIO()  # the model file inside, for load_model and its checks
-            with zipfile.ZipFile(model, "w") as inner:
-                for info in members.values():
-                    inner.writestr(info.filename, archive.read(info))
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise ModelFileError(f"{name}: not a readable run bundle ({exc})") from None
-    loaded = load_model(model.getvalue(), name=name)
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        raise ModelFileError(f"{name}: not an .npz model file or run bundle (expected a zip archive of arrays)")
+    loaded, texts = guarded(name, lambda: read_archive(data, name, RUN_ARRAYS, MAX_RUN_BYTES))
+    if not texts:
+        return _bundle(loaded, {}, [], [], name)
+    missing = sorted(set(RUN_ARRAYS) - set(texts))
+    if missing:
+        raise ModelFileError(f"{name}: a run bundle holds run, history and trace (missing {missing[0]!r})")
     return _bundle(loaded, texts["run"], texts["history"], texts["trace"], name)
 
 
@@ -114,21 +97,6 @@ def import_bundle(store: RunStore, bundle: Bundle, name: str | None = None) -> i
         notes=bundle.notes,
         tags=bundle.tags,
     )
-
-
-def _json(raw: bytes, key: str, name: str):
-    try:
-        array = np.load(io.BytesIO(raw), allow_pickle=False)
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise ModelFileError(f"{name}: holds object arrays (pickled data), which are never loaded") from None
-        raise ModelFileError(f"{name}: {key} is not a NumPy array ({exc})") from None
-    if not isinstance(array, np.ndarray) or array.shape != () or array.dtype.kind != "U":
-        raise ModelFileError(f"{name}: {key} must be a JSON string")
-    try:
-        return json.loads(str(array))
-    except json.JSONDecodeError as exc:
-        raise ModelFileError(f"{name}: {key} is not valid JSON ({exc.msg})") from None
 
 
 def _bundle(loaded: LoadedModel, run, history, trace, name: str) -> Bundle:

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import io
 import json
+import math
+import os
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from nets import safejson
 from nets.config import ConfigError, TrainConfig
 from nets.optimizers import state_names
 from nets.two_layer_net import PARAM_NAMES, TwoLayerNet
@@ -27,6 +31,10 @@ MAX_FILE_BYTES = 3 * MAX_MODEL_BYTES
 REQUIRED = {*PARAM_NAMES, "config"}
 OPTIONAL = {"meta"}
 OPTIMIZER_PREFIX = "optimizer_"  # arrays of the optimiser's state (momentum, Adam moments), to continue a run
+MAX_JSON_BYTES = 1024 * 1024  # config and meta: a few hundred characters in the files this app writes
+MAX_JSON_DEPTH = 8  # the deepest JSON this app writes (a bundle's history: a list of objects) has 2 levels
+MAX_HEADER_BYTES = 10_000  # NumPy's own limit for an .npy header read without trusting the file
+NPY_MAGIC = b"\x93NUMPY"
 
 
 class ModelFileError(ValueError):
@@ -50,11 +58,30 @@ def save_model(
     target, net: TwoLayerNet, config: TrainConfig, meta: dict | None = None, optimizer_state: dict | None = None
 ) -> None:
     """Write `net` and `config` to `target` (a path or a binary file object), with the
-    optimiser's state when given (a run can then be continued exactly)."""
+    optimiser's state when given (a run can then be continued exactly).
+
+    A path is written exactly as given (no ".npz" added), through a temporary file beside
+    it that is renamed into place once complete: a full disk or an interruption raises
+    OSError and leaves no half file under that name, nor any temporary one.
+    """
     meta = {"format": FORMAT, "version": FORMAT_VERSION, **(meta or {})}
     arrays = {name: net.params[name] for name in PARAM_NAMES}
     arrays.update({OPTIMIZER_PREFIX + key: value for key, value in (optimizer_state or {}).items()})
-    np.savez(target, **arrays, config=_text_array(config.to_dict()), meta=_text_array(meta))
+    arrays.update(config=_text_array(config.to_dict()), meta=_text_array(meta))
+    if not isinstance(target, (str, os.PathLike)):
+        np.savez(target, **arrays)
+        return
+    path = Path(target)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".part", delete=False) as f:
+        part = Path(f.name)
+    try:
+        with open(part, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)
 
 
 def model_bytes(net: TwoLayerNet, config: TrainConfig, meta: dict | None = None) -> bytes:
@@ -80,93 +107,219 @@ def load_model(source, name: str | None = None) -> LoadedModel:
     else:
         data = source.read()
     name = name or "model file"
+    return guarded(name, lambda: read_archive(data, name)[0])
+
+
+def guarded(name: str, read):
+    """`read()`, with any failure of reading a file turned into a ModelFileError.
+
+    The checks below refuse every fault they know with its own reason; this is the net
+    under them, so that no exception (a MemoryError, a RecursionError, a library's
+    surprise) ever reaches a page as a traceback. Its reason is still one true line.
+    """
     try:
-        return _load(data, name)
+        return read()
     except ModelFileError:
         raise
-    except (ValueError, OSError, zipfile.BadZipFile, KeyError, EOFError) as exc:
-        raise ModelFileError(f"{name}: not a readable model file ({exc})") from None
+    except MemoryError:
+        raise ModelFileError(f"{name}: too large to read here (out of memory)") from None
+    except Exception as exc:  # noqa: BLE001 (the net under the specific checks, see above)
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise ModelFileError(f"{name}: not a readable model file ({reason})") from None
 
 
-def _load(data: bytes, name: str) -> LoadedModel:
-    if len(data) > MAX_FILE_BYTES:
-        raise ModelFileError(f"{name}: {len(data)} bytes, larger than any model this app makes")
+def open_archive(data: bytes, name: str, what: str = "an .npz model file") -> zipfile.ZipFile:
+    """The zip archive in `data`, once its directory shows nothing a model file never has.
+
+    Refused before any member is read: no zip, other data in front of the archive (a
+    file this app writes starts with it), encrypted members, compression methods other
+    than stored and deflated (what np.savez and np.savez_compressed write), a name twice.
+    """
     if not zipfile.is_zipfile(io.BytesIO(data)):
-        raise ModelFileError(f"{name}: not an .npz model file (expected a zip archive of arrays)")
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        infos = archive.infolist()
-        names = {info.filename.removesuffix(".npy") for info in infos}
-        optimizer = sum(info.file_size for info in infos if info.filename.startswith(OPTIMIZER_PREFIX))
-        weights = sum(info.file_size for info in infos) - optimizer
+        raise ModelFileError(f"{name}: not {what} (expected a zip archive of arrays)")
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    infos = archive.infolist()
+    front = min((info.header_offset for info in infos), default=0)
+    if front > 0:
+        raise ModelFileError(
+            f"{name}: {front:,} bytes of something else in front of the zip archive; not {what} as this app writes it"
+        )
+    seen = set()
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise ModelFileError(f"{name}: member {info.filename!r} is encrypted; model files never are")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ModelFileError(
+                f"{name}: member {info.filename!r} uses compression method {info.compress_type}; "
+                "model files are stored or deflated"
+            )
+        if info.filename in seen:
+            raise ModelFileError(f"{name}: member {info.filename!r} appears twice")
+        seen.add(info.filename)
+    return archive
+
+
+def read_archive(
+    data: bytes, name: str, extras: tuple[str, ...] = (), extras_limit: int = 0
+) -> tuple[LoadedModel, dict]:
+    """The model in a model file's bytes, and the JSON values of the `extras` it holds
+    (the arrays a run bundle adds, at most `extras_limit` bytes together), all checked."""
+    if len(data) > MAX_FILE_BYTES + extras_limit:
+        raise ModelFileError(f"{name}: {len(data)} bytes, larger than any model this app makes")
+    with open_archive(data, name) as archive:
+        members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
+        extra = {key: members.pop(key) for key in extras if key in members}
+        optimizer = sum(info.file_size for key, info in members.items() if key.startswith(OPTIMIZER_PREFIX))
+        weights = sum(info.file_size for info in members.values()) - optimizer
         if weights > MAX_MODEL_BYTES or optimizer > 2 * MAX_MODEL_BYTES:
             raise ModelFileError(f"{name}: its arrays would take more than {MAX_FILE_BYTES} bytes")
-    missing = sorted(REQUIRED - names)
-    extra = sorted(n for n in names - REQUIRED - OPTIONAL if not n.startswith(OPTIMIZER_PREFIX))
-    if missing:
-        raise ModelFileError(f"{name}: missing array {missing[0]!r} (a model file holds W1, b1, W2, b2, config)")
-    if extra:
-        raise ModelFileError(f"{name}: unexpected array {extra[0]!r}")
+        if sum(info.file_size for info in extra.values()) > extras_limit:
+            raise ModelFileError(f"{name}: its history would take more than {extras_limit} bytes")
+        missing = sorted(REQUIRED - set(members))
+        unknown = sorted(n for n in set(members) - REQUIRED - OPTIONAL if not n.startswith(OPTIMIZER_PREFIX))
+        if missing:
+            raise ModelFileError(f"{name}: missing array {missing[0]!r} (a model file holds W1, b1, W2, b2, config)")
+        if unknown:
+            raise ModelFileError(f"{name}: unexpected array {unknown[0]!r}")
+        member = _Members(archive, name)
+        loaded = _model(member, members, name)
+        return loaded, {key: member.json(info, key, extras_limit // 4) for key, info in extra.items()}
 
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in names}
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise ModelFileError(f"{name}: holds object arrays (pickled data), which are never loaded") from None
-        raise
-    for key, value in arrays.items():
-        if not isinstance(value, np.ndarray):  # np.load hands back raw bytes for a non-.npy member
-            raise ModelFileError(f"{name}: {key} is not a NumPy array")
 
+def _model(member: _Members, members: dict, name: str) -> LoadedModel:
+    """The config first (it says what every array must be), then each array checked
+    against it from its header, before its data is read."""
     try:
-        config = TrainConfig.from_dict(_json(arrays["config"], "config", name))
+        config = TrainConfig.from_dict(member.json(members["config"], "config"))
     except (ConfigError, TypeError) as exc:
         raise ModelFileError(f"{name}: bad config: {exc}") from None
-    meta = _json(arrays["meta"], "meta", name) if "meta" in arrays else {}
+    meta = member.json(members["meta"], "meta") if "meta" in members else {}
     if not isinstance(meta, dict):
         raise ModelFileError(f"{name}: meta must be a JSON object")
     net = TwoLayerNet.from_config(config)
+    arrays = {}
     for key in PARAM_NAMES:
-        array, expected = arrays[key], net.params[key]
-        if array.dtype != expected.dtype:
-            raise ModelFileError(f"{name}: {key} is {array.dtype}, the config says {expected.dtype}")
-        if array.shape != expected.shape:
+        expected = net.params[key]
+        header = member.header(members[key], key)
+        if header.dtype != expected.dtype:
+            raise ModelFileError(f"{name}: {key} is {header.dtype}, the config says {expected.dtype}")
+        if header.shape != expected.shape:
             raise ModelFileError(
-                f"{name}: {key} has shape {array.shape}, the config (hidden_size {config.hidden_size}) "
+                f"{name}: {key} has shape {header.shape}, the config (hidden_size {config.hidden_size}) "
                 f"needs {expected.shape}"
             )
-        if not np.isfinite(array).all():
+        arrays[key] = member.array(header)
+        if not np.isfinite(arrays[key]).all():
             raise ModelFileError(f"{name}: {key} holds NaN or infinite values")
     net.set_params(arrays)
-    return LoadedModel(net=net, config=config, meta=meta, optimizer_state=_optimizer_state(arrays, net, config, name))
+    state = _optimizer_state(member, members, net, config, name)
+    return LoadedModel(net=net, config=config, meta=meta, optimizer_state=state)
 
 
-def _optimizer_state(arrays: dict, net: TwoLayerNet, config: TrainConfig, name: str) -> dict:
+def _optimizer_state(member: _Members, members: dict, net: TwoLayerNet, config: TrainConfig, name: str) -> dict:
     """The saved optimiser state, checked against the config's optimiser and the weights' shapes."""
-    state = {k.removeprefix(OPTIMIZER_PREFIX): v for k, v in arrays.items() if k.startswith(OPTIMIZER_PREFIX)}
     allowed = state_names(config.optimizer, PARAM_NAMES)
-    for key, value in state.items():
+    state = {}
+    for member_key, info in members.items():
+        if not member_key.startswith(OPTIMIZER_PREFIX):
+            continue
+        key = member_key.removeprefix(OPTIMIZER_PREFIX)
         if key not in allowed:
             raise ModelFileError(f"{name}: unexpected optimizer state {key!r} for the {config.optimizer} optimizer")
+        header = member.header(info, member_key)
         if key == "step":
-            if value.shape != () or value.dtype.kind not in "iu" or not 0 <= int(value) < 2**53:
+            if header.shape != () or header.dtype.kind not in "iu":
                 raise ModelFileError(f"{name}: optimizer step must be a non-negative whole number")
+            value = member.array(header)
+            if not 0 <= int(value) < 2**53:
+                raise ModelFileError(f"{name}: optimizer step must be a non-negative whole number")
+            state[key] = value
             continue
         param = net.params[key.split("_", 1)[1]]
-        if value.shape != param.shape or value.dtype != param.dtype:
+        if header.shape != param.shape or header.dtype != param.dtype:
             raise ModelFileError(f"{name}: optimizer state {key} must be {param.dtype} {param.shape}")
+        value = member.array(header)
         if not np.isfinite(value).all():
             raise ModelFileError(f"{name}: optimizer state {key} holds NaN or infinite values")
+        state[key] = value
     if state and set(state) != allowed:
         raise ModelFileError(f"{name}: incomplete optimizer state (missing {sorted(allowed - set(state))[0]!r})")
     return state
 
 
-def _json(array: np.ndarray, key: str, name: str):
-    if array.shape != () or array.dtype.kind != "U":
-        raise ModelFileError(f"{name}: {key} must be a JSON string")
-    try:
-        value = json.loads(str(array))
-    except json.JSONDecodeError as exc:
-        raise ModelFileError(f"{name}: {key} is not valid JSON ({exc.msg})") from None
-    return value
+@dataclass(frozen=True)
+class _Header:
+    """What an .npy member declares, read before any of its data is."""
+
+    key: str
+    raw: bytes  # the whole member
+    offset: int  # where the data starts
+    shape: tuple
+    dtype: np.dtype
+    fortran_order: bool
+
+
+class _Members:
+    """Reads the members of one archive as .npy arrays, trusting nothing they declare:
+    the header is parsed within NumPy's 10,000-byte limit, its dtype may not hold Python
+    objects, the caller checks its shape and dtype against what they must be, and its
+    size must account for exactly the bytes that follow before any array is made: a
+    header that promises (10^9, 10^9) allocates nothing."""
+
+    def __init__(self, archive: zipfile.ZipFile, name: str):
+        self.archive, self.name = archive, name
+
+    def header(self, info: zipfile.ZipInfo, key: str) -> _Header:
+        name = self.name
+        raw = self.archive.read(info)  # at most the size checked above; the CRC is checked too
+        if not raw.startswith(NPY_MAGIC) or len(raw) < 10:
+            raise ModelFileError(f"{name}: {key} is not a NumPy array")
+        major = raw[6]
+        if major not in (1, 2):  # version 3 (UTF-8 field names) is for structured arrays, which models never hold
+            raise ModelFileError(
+                f"{name}: {key} is an .npy file of format version {major}, which model files never use"
+            )
+        length = int.from_bytes(raw[8:10] if major == 1 else raw[8:12], "little")
+        if length > MAX_HEADER_BYTES:
+            raise ModelFileError(
+                f"{name}: {key} has a {length:,}-byte array header, over NumPy's limit of {MAX_HEADER_BYTES:,} "
+                "(the arrays this app writes have headers of about 100 bytes)"
+            )
+        stream = io.BytesIO(raw)
+        try:
+            np.lib.format.read_magic(stream)
+            read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape, fortran_order, dtype = read(stream, max_header_size=MAX_HEADER_BYTES)
+        except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError) as exc:
+            reason = " ".join(str(exc).split())[:120]
+            raise ModelFileError(f"{name}: {key} has a malformed array header ({reason})") from None
+        if dtype.hasobject:
+            raise ModelFileError(f"{name}: {key} holds object arrays (pickled data), which are never loaded")
+        return _Header(key, raw, stream.tell(), tuple(shape), dtype, bool(fortran_order))
+
+    def array(self, header: _Header) -> np.ndarray:
+        """The array a header describes (its shape and dtype checked by the caller), once its
+        size accounts for exactly the bytes that follow it; its own copy, writeable."""
+        count = math.prod(header.shape)  # Python integers: no overflow
+        declared, held = count * header.dtype.itemsize, len(header.raw) - header.offset
+        if declared != held:
+            raise ModelFileError(
+                f"{self.name}: {header.key} declares {header.shape} {header.dtype} ({declared:,} bytes) "
+                f"but holds {held:,} bytes"
+            )
+        flat = np.frombuffer(header.raw, dtype=header.dtype, count=count, offset=header.offset)
+        return flat.reshape(header.shape, order="F" if header.fortran_order else "C").copy()
+
+    def json(self, info: zipfile.ZipInfo, key: str, max_bytes: int = MAX_JSON_BYTES):
+        """A 0-d text array holding JSON, parsed within bounds of size and depth."""
+        if info.file_size > 4 * max_bytes + MAX_HEADER_BYTES + 16:  # 4 bytes per character in an .npy
+            raise ModelFileError(f"{self.name}: {key} is larger than any JSON this app writes")
+        header = self.header(info, key)
+        if header.shape != () or header.dtype.kind != "U":
+            raise ModelFileError(f"{self.name}: {key} must be a JSON string")
+        try:
+            return safejson.loads(str(self.array(header)), max_bytes=max_bytes, max_depth=MAX_JSON_DEPTH)
+        except safejson.JsonError as exc:
+            if str(exc).startswith("not valid JSON"):
+                raise ModelFileError(f"{self.name}: {key} is {exc}") from None
+            raise ModelFileError(f"{self.name}: {key}: {exc}") from None
