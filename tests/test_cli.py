@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, cli_in_process
 
 from nets.checkpoint import load_model
 from nets.config import PRESETS, TrainConfig
@@ -81,10 +81,17 @@ def test_mnist_dir_environment_and_save(tmp_path, synthetic_dir):
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(synthetic_dir, args, message):
-    result = cli("--data-dir", str(synthetic_dir), "--epochs", "1", *args)
+    """main(argv) in this process: the same parser and messages, without 7 interpreter starts."""
+    result = cli_in_process("--data-dir", synthetic_dir, "--epochs", "1", *args)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
-    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert result.stderr.startswith("python -m nets.train: error: ") and result.stdout == ""
+
+
+def test_a_bad_argument_in_a_real_process_exits_2_with_one_line_and_no_traceback(synthetic_dir):
+    result = cli("--data-dir", str(synthetic_dir), "--epochs", "1", "--lr", "abc")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == "python -m nets.train: error: argument --lr: invalid float value: 'abc'\n"
 
 
 def test_bad_data_exits_2_with_one_line(tmp_path):
@@ -279,7 +286,7 @@ def test_resumed_adam_cosine_run_equals_the_uninterrupted_one_bit_for_bit(tmp_pa
     ],
 )
 def test_resume_refuses_other_settings_in_one_line(tmp_path, synthetic_dir, args, message):
-    result = cli("--data-dir", str(synthetic_dir), "--runs-dir", str(tmp_path), "--resume", "1", *args)
+    result = cli_in_process("--data-dir", synthetic_dir, "--runs-dir", tmp_path, "--resume", "1", *args)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
 
 
