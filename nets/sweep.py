@@ -1,0 +1,302 @@
+"""Sweeps: search hyperparameters with Optuna, trials in parallel on Dask.
+
+    python -m nets.sweep --param lr=1e-4:1:log --param hidden=64,128,256,512 --preset fast \\
+        --set epochs=5 --sampler tpe --pruner asha --trials 20 --workers 2 [--json]
+
+The driver (this process) records the sweep in the store, creates its Optuna study (RDB
+storage: `sweeps.sqlite` beside the store, or `--storage URL` so other machines can join)
+and hands trials to Dask workers: a LocalCluster of one single-threaded worker per core,
+started and shut down here, or an existing cluster (`--scheduler tcp://HOST:PORT`). A
+worker asks the study for settings, trains and records the trial as a run, and reports
+each epoch's validation accuracy, so the pruner can stop it after any epoch
+(`nets.sweep_trial`). At most one trial per worker thread is in flight, so the sampler
+learns from finished trials and a stop or a time budget is honoured promptly.
+
+A sweep whose driver died (a killed process, a restart) reads back as interrupted and
+is resumed with `--resume SWEEP_ID`: the trials it was training are tried again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import secrets
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from nets.store import RunStore, StoreError, SweepRecord
+from nets.sweep_report import SweepReport, report
+from nets.sweep_spec import (
+    PRESETS,
+    PRUNERS,
+    SAMPLERS,
+    SweepSpec,
+    SweepSpecError,
+    default_workers,
+    field_name,
+    parse_knob,
+    parse_value,
+)
+from nets.sweep_trial import TrialJob, open_storage, run_trial
+
+PROG = "python -m nets.sweep"
+STUDY_DB = "sweeps.sqlite"
+POLL_SECONDS = 0.25  # how often the driver looks for finished trials and a stop request
+STOP_GRACE_SECONDS = 30  # how long a stopped sweep waits for its trials to end their batch
+
+
+class SweepError(RuntimeError):
+    """The sweep cannot run (no cluster, a store or study that cannot be used); one line."""
+
+
+def default_storage(runs_dir: Path) -> str:
+    return f"sqlite:///{(Path(runs_dir) / STUDY_DB).resolve()}"
+
+
+def new_sweep_id() -> str:
+    return f"sweep-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def start(
+    spec: SweepSpec,
+    store: RunStore,
+    *,
+    storage: str | None = None,
+    sweep_id: str | None = None,
+    owner: str | None = None,
+) -> SweepRecord:
+    """Record a new sweep and create its study."""
+    sweep_id = sweep_id or new_sweep_id()
+    storage = storage or default_storage(store.root)
+    optuna.logging.set_verbosity(logging.WARNING)
+    try:
+        optuna.create_study(study_name=sweep_id, storage=open_storage(storage), direction="maximize")
+    except optuna.exceptions.DuplicatedStudyError:
+        raise SweepError(f"the study storage already has a sweep {sweep_id}: resume it instead") from None
+    except Exception as exc:  # SQLAlchemy's errors for a bad URL or an unreachable database
+        raise SweepError(f"cannot use the study storage {storage}: {str(exc).splitlines()[0]}") from None
+    store.create_sweep(sweep_id, name=spec.name or sweep_id, spec=spec.to_dict(), storage=storage, owner=owner)
+    return store.sweep(sweep_id)
+
+
+def resume(store: RunStore, sweep_id: str) -> SweepRecord:
+    """Drive an ended or interrupted sweep again. Trials its dead workers left running are
+    marked failed in the study and queued again with the same settings."""
+    record = store.resume_sweep(sweep_id)
+    optuna.logging.set_verbosity(logging.WARNING)
+    study = optuna.load_study(study_name=sweep_id, storage=open_storage(record.storage))
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+    for run in store.runs(sweep=sweep_id):
+        if run.live:  # a trial its dead worker left behind on another host
+            store.mark_interrupted(run.run_id, "its sweep was resumed")
+    return record
+
+
+def trials_left(record: SweepRecord, spec: SweepSpec) -> int | None:
+    """How many trials the budget still allows (None: only the time budget bounds it)."""
+    if spec.planned_trials is None:
+        return None
+    study = optuna.load_study(study_name=record.sweep_id, storage=open_storage(record.storage))
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    return max(0, spec.planned_trials - len(done))
+
+
+@contextlib.contextmanager
+def dask_client(workers: int, scheduler: str | None) -> Iterator:
+    """A Dask client: on an existing cluster, or on a LocalCluster made for this sweep
+    (one process per worker, one thread and one BLAS thread each), shut down after it."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=15)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise SweepError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+        with client:
+            client.wait_for_workers(1, timeout=60)
+            yield client
+        return
+    cluster = LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None, silence_logs=logging.ERROR,
+    )  # fmt: skip
+    with cluster, Client(cluster) as client:
+        yield client
+
+
+def worker_threads(client) -> int:
+    info = client.scheduler_info(n_workers=-1)
+    return max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
+
+
+def drive(
+    store: RunStore,
+    record: SweepRecord,
+    *,
+    data_dir: str | None = None,
+    scheduler: str | None = None,
+    on_trial: Callable[[dict], None] | None = None,
+) -> SweepReport:
+    """Run the sweep's trials until its budget is spent or it is asked to stop; record how it ended."""
+    spec = SweepSpec.from_dict(record.spec)
+    job = TrialJob(record.sweep_id, record.spec, record.storage, str(store.root), data_dir, record.owner)
+    left = trials_left(record, spec)
+    deadline = time.monotonic() + spec.timeout if spec.timeout else None
+    status, message = "finished", ""
+    try:
+        with dask_client(spec.workers, scheduler) as client:
+            slots = worker_threads(client)
+            slot = len(store.runs(sweep=record.sweep_id))  # new seeds after a resume
+            running: list = []
+            submitted = 0
+            while True:
+                stop = store.sweep_stop_requested(record.sweep_id)
+                out_of_time = deadline is not None and time.monotonic() >= deadline
+                while not (stop or out_of_time) and (left is None or submitted < left) and len(running) < slots:
+                    running.append(client.submit(run_trial, job, slot, pure=False, key=f"{record.sweep_id}-{slot}"))
+                    submitted, slot = submitted + 1, slot + 1
+                if not running:
+                    break
+                time.sleep(POLL_SECONDS)
+                for future in [f for f in running if f.done()]:
+                    running.remove(future)
+                    outcome = _outcome(future)
+                    if outcome and on_trial:
+                        on_trial(outcome)
+                if stop:
+                    status, message = "stopped", "stopped on request"
+    except KeyboardInterrupt:
+        store.request_sweep_stop(record.sweep_id)  # the workers' trials end within a batch or two
+        status, message = "interrupted", "stopped by Ctrl-C: resume it with --resume"
+    except SweepError as exc:
+        status, message = "failed", str(exc)
+    except Exception as exc:  # noqa: BLE001 - a cluster's failure ends the sweep with one line
+        status, message = "failed", f"{type(exc).__name__}: {exc}".splitlines()[0]
+    store.end_sweep(record.sweep_id, status, message)
+    return report(store, record.sweep_id)
+
+
+def _outcome(future) -> dict | None:
+    """A finished task's outcome; a task whose worker died reads as a failed trial."""
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - the worker process died, or the task could not run
+        return {"trial": None, "status": "failed", "message": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+
+
+# --- command line ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Search hyperparameters with Optuna; trials run in parallel on Dask and are recorded as runs.",
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=SPACE",
+        help="a knob to vary: NAME=LOW:HIGH[:log] (a range) or NAME=A,B,C (choices); repeat",
+    )
+    parser.add_argument("--preset", default="fast", choices=sorted(PRESETS), help="the settings nothing varies")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a fixed setting")
+    parser.add_argument("--sampler", default="tpe", choices=SAMPLERS)
+    parser.add_argument("--pruner", default="asha", choices=PRUNERS)
+    parser.add_argument("--trials", type=int, default=None, help="how many trials (default 20; a grid: its size)")
+    parser.add_argument("--timeout", type=float, default=None, help="stop starting trials after SECONDS")
+    parser.add_argument("--workers", type=int, default=None, help=f"local workers (default {default_workers()})")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS", help="an existing Dask cluster")
+    parser.add_argument("--storage", default=None, metavar="URL", help="Optuna storage URL (default: beside the store)")
+    parser.add_argument("--runs-dir", default=None, help="the runs directory (default: MNIST_RUNS_DIR or XDG)")
+    parser.add_argument("--data-dir", default=None, help="MNIST files (default: MNIST_DIR, the cache or a download)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the sampler")
+    parser.add_argument("--name", default="", help="a name for the sweep")
+    parser.add_argument("--resume", default=None, metavar="SWEEP_ID", help="go on with an interrupted sweep")
+    parser.add_argument("--sweep-id", default=None, help=argparse.SUPPRESS)  # the dashboard names its sweeps
+    parser.add_argument("--owner", default=None, help=argparse.SUPPRESS)  # the browser that started it
+    parser.add_argument("--json", action="store_true", help="one JSON object per trial, then a final one")
+    return parser  # fmt: skip
+
+
+def spec_from_args(args: argparse.Namespace) -> SweepSpec:
+    overrides = {}
+    for text in args.set:
+        name, sep, value = text.partition("=")
+        if not sep:
+            raise SweepSpecError(f"--set {text!r}: write NAME=VALUE")
+        overrides[field_name(name)] = parse_value(field_name(name), value)
+    trials = args.trials if args.trials is not None else (None if args.sampler == "grid" or args.timeout else 20)
+    return SweepSpec(
+        knobs=tuple(parse_knob(p) for p in args.param), preset=args.preset,
+        overrides=tuple(sorted(overrides.items())), sampler=args.sampler, pruner=args.pruner, trials=trials,
+        timeout=args.timeout, seed=args.seed, workers=args.workers or default_workers(), name=args.name,
+    )  # fmt: skip
+
+
+def format_outcome(outcome: dict) -> str:
+    if outcome.get("trial") is None:
+        return f"a trial failed: {outcome['message']}"
+    params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in outcome["params"].items())
+    val = f"val {outcome['val_acc']:.2%}" if outcome["val_acc"] is not None else "no epoch"
+    epochs = f"{outcome['epochs']}/{outcome['planned_epochs']} epochs"
+    return f"trial {outcome['trial']:>3} {outcome['status']:<8} {val}, {epochs}, {outcome['seconds']:.1f} s  ({params})"
+
+
+def format_final(final: dict) -> str:
+    lines = [
+        f"sweep {final['sweep_id']} {final['status']}: {final['trials']} trials, {final['finished']} finished, "
+        f"{final['pruned']} pruned (saving {final['epochs_saved']} epochs, {final['epochs_saved_share']:.0%})"
+    ]
+    if final["best_trial"] is not None:
+        params = ", ".join(f"{k}={v}" for k, v in final["best_params"].items())
+        lines.append(
+            f"best: trial {final['best_trial']} (run {final['best_run_id']}), validation {final['best_val_acc']:.2%},"
+            f" test {final['best_test_acc']:.2%}: {params}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+
+    def fail(message: str) -> int:
+        parser.exit(2, f"{PROG}: error: {message}\n")
+
+    try:
+        store = RunStore(args.runs_dir)
+        if args.resume:
+            record = resume(store, args.resume)
+        else:
+            spec = spec_from_args(args)
+            record = start(spec, store, storage=args.storage, sweep_id=args.sweep_id, owner=args.owner)
+    except (SweepSpecError, SweepError, StoreError) as exc:
+        return fail(str(exc))
+    except KeyError as exc:  # no such sweep to resume
+        return fail(exc.args[0])
+    print(f"sweep {record.sweep_id}: {SweepSpec.from_dict(record.spec).describe()}", file=sys.stderr, flush=True)
+
+    def tell(outcome: dict) -> None:
+        print(json.dumps(outcome) if args.json else format_outcome(outcome), flush=True)
+
+    found = drive(store, record, data_dir=args.data_dir, scheduler=args.scheduler, on_trial=tell)
+    final = found.final()
+    print(json.dumps(final) if args.json else format_final(final), flush=True)
+    if found.record.status == "failed":
+        print(f"{PROG}: error: {found.record.message}", file=sys.stderr)
+        return 1
+    return 130 if found.record.status == "interrupted" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""Sweeps: the spec's checks, and real sweeps on synthetic data with Dask workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nets.store import RunStore
+from nets.sweep import drive, main, start
+from nets.sweep_spec import Knob, SweepSpec, SweepSpecError, parse_knob
+
+REPO = Path(__file__).resolve().parent.parent
+# Small and quick on the synthetic data (100 training rows, 5,000 validation rows).
+TINY = (("batch_size", 50), ("epochs", 3), ("hidden_size", 16))
+
+
+def tiny_spec(**changes) -> SweepSpec:
+    fields = dict(knobs=(Knob("learning_rate", choices=(3e-3, 1e-2)), Knob("seed", choices=(0, 1))),
+                  overrides=TINY, sampler="grid", pruner="none", trials=None, workers=2)  # fmt: skip
+    fields.update(changes)
+    return SweepSpec(**fields)
+
+
+# --- the spec ----------------------------------------------------------------------------------
+
+
+def test_knobs_are_read_from_the_command_line_form():
+    assert parse_knob("lr=1e-4:1:log") == Knob("learning_rate", low=1e-4, high=1.0, log=True)
+    assert parse_knob("hidden=64,128,256") == Knob("hidden_size", choices=(64, 128, 256))
+    assert parse_knob("activation=relu,tanh") == Knob("activation", choices=("relu", "tanh"))
+    assert parse_knob("shuffle=true,false") == Knob("shuffle", choices=(True, False))
+    assert parse_knob("batch=32:256") == Knob("batch_size", low=32, high=256)
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda: parse_knob("colour=red"), "'colour' is not a setting"),
+        (lambda: parse_knob("lr"), "NAME=LOW:HIGH"),
+        (lambda: parse_knob("lr=1:2:cubic"), "LOW:HIGH:log"),
+        (lambda: parse_knob("hidden=64.5,128"), "hidden_size takes whole numbers"),
+        (lambda: tiny_spec(knobs=()), "at least one knob"),
+        (
+            lambda: tiny_spec(knobs=(Knob("activation", low=0, high=1),), sampler="tpe", trials=4),
+            "activation takes a list of values (relu, sigmoid, tanh), not a range",
+        ),
+        (
+            lambda: tiny_spec(knobs=(Knob("learning_rate", low=1e-3, high=0.1),)),
+            "grid sampler needs a list of values for learning_rate",
+        ),
+        (
+            lambda: tiny_spec(knobs=(Knob("learning_rate", low=0.0, high=0.1, log=True),), sampler="tpe", trials=4),
+            "learning_rate: a log-scaled range needs LOW > 0",
+        ),
+        (
+            lambda: tiny_spec(knobs=(Knob("learning_rate", low=0.1, high=0.01),), sampler="tpe", trials=4),
+            "learning_rate: a range needs LOW < HIGH",
+        ),
+        (
+            lambda: tiny_spec(knobs=(Knob("learning_rate", low=1e-3, high=50.0),), sampler="tpe", trials=4),
+            "learning_rate must be between",
+        ),
+        (lambda: tiny_spec(knobs=(Knob("momentum", choices=(0.9, 0.9)),)), "momentum: a value is listed twice"),
+        (lambda: tiny_spec(knobs=(Knob("epochs", choices=(1, 2)),)), "epochs is both varied (--param) and fixed"),
+        (
+            lambda: tiny_spec(knobs=(Knob("hidden_size", choices=(8,)), Knob("hidden_size", choices=(9,)))),
+            "hidden_size is varied twice",
+        ),
+        (lambda: tiny_spec(sampler="bayes"), "sampler must be one of grid, random, tpe"),
+        (lambda: tiny_spec(pruner="hyperband"), "pruner must be one of none, median, asha"),
+        (lambda: tiny_spec(sampler="tpe", trials=None, timeout=None), "give a budget"),
+        (lambda: tiny_spec(trials=0), "trials must be a whole number from 1"),
+        (lambda: tiny_spec(timeout=-5.0), "timeout must be a positive number"),
+        (lambda: tiny_spec(workers=0), "workers must be a whole number from 1"),
+        (lambda: tiny_spec(overrides=(("epochs", 0),)), "--set: epochs must be between 1 and 1000"),
+    ],
+)
+def test_a_bad_spec_is_refused_in_one_line_naming_the_knob(make, says):
+    with pytest.raises(SweepSpecError) as caught:
+        make()
+    assert says in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_spec_survives_its_json_and_a_grid_knows_its_size():
+    spec = tiny_spec(knobs=(Knob("learning_rate", low=1e-4, high=1.0, log=True), Knob("momentum", choices=(0.8, 0.9))),
+                     sampler="tpe", trials=7, timeout=60.0)  # fmt: skip
+    assert SweepSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    assert spec.grid_size is None and spec.planned_trials == 7
+    assert tiny_spec().grid_size == 4 and tiny_spec().planned_trials == 4 and tiny_spec(trials=3).planned_trials == 3
+    assert spec.config_for({"learning_rate": 0.5, "momentum": 0.8}).momentum == 0.8
+
+
+def test_bad_command_line_arguments_exit_2_with_one_line(capsys, tmp_path):
+    for argv, says in [
+        (["--param", "lr=0:1:log", "--sampler", "tpe"], "log-scaled range needs LOW > 0"),
+        (["--param", "nope=1,2"], "'nope' is not a setting"),
+        (["--param", "lr=0.1,0.2", "--set", "epochs"], "--set 'epochs': write NAME=VALUE"),
+        (["--resume", "sweep-that-is-not-there"], "no sweep 'sweep-that-is-not-there'"),
+    ]:
+        with pytest.raises(SystemExit) as exited:
+            main([*argv, "--runs-dir", str(tmp_path)])
+        err = capsys.readouterr().err.strip()
+        assert exited.value.code == 2 and says in err and len(err.splitlines()) == 1, err
+
+
+# --- real sweeps -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_grid_sweep_on_two_local_workers_records_every_trial_and_reports_the_best(tmp_path, synthetic_dir):
+    store = RunStore(tmp_path / "runs")
+    seen = []
+    found = drive(store, start(tiny_spec(name="grid"), store), data_dir=str(synthetic_dir), on_trial=seen.append)
+    assert found.record.status == "finished" and len(found.rows) == 4 == len(seen)
+    runs = store.runs(sweep=found.record.sweep_id)
+    assert sorted(r.trial for r in runs) == [0, 1, 2, 3]
+    assert {(r.config.learning_rate, r.config.seed) for r in runs} == {(3e-3, 0), (3e-3, 1), (1e-2, 0), (1e-2, 1)}
+    assert all(r.source == "sweep" and r.status == "finished" and r.epochs_done == 3 for r in runs)
+    assert all(r.weights_epochs == 3 and r.config.hidden_size == 16 for r in runs)  # usable as models
+    best = max(found.rows, key=lambda r: r.val_acc)
+    final = found.final()
+    assert (final["best_trial"], final["best_val_acc"], final["best_run_id"]) == (best.trial, best.val_acc, best.run_id)
+    assert final["best_test_acc"] == store.history(best.run_id)[-1].test_acc
+    assert final["pruned"] == 0 and final["epochs_trained"] == 12
+
+
+@pytest.mark.slow
+def test_a_pruner_stops_hopeless_trials_after_an_epoch(tmp_path, synthetic_dir):
+    """Learning rate 1e-6 learns nothing in 6 epochs; 1e-2 learns. The median pruner stops the
+    hopeless trials once good ones have reported, long before their last epoch."""
+    store = RunStore(tmp_path / "runs")
+    spec = tiny_spec(knobs=(Knob("learning_rate", choices=(1e-2, 1e-6)), Knob("seed", choices=(0, 1, 2, 3))),
+                     overrides=(("batch_size", 50), ("epochs", 6), ("hidden_size", 16)), pruner="median",
+                     workers=1)  # fmt: skip
+    found = drive(store, start(spec, store), data_dir=str(synthetic_dir))
+    pruned = [r for r in store.runs(sweep=found.record.sweep_id) if r.status == "pruned"]
+    assert pruned, [(r.trial, r.status, r.config.learning_rate) for r in found.rows]
+    assert all(r.config.learning_rate == 1e-6 and r.epochs_done < 6 for r in pruned)
+    assert all("pruned by median after" in r.message for r in pruned)
+    assert found.final()["epochs_saved"] == sum(6 - r.epochs_done for r in pruned) > 0
+    assert found.best.params["learning_rate"] == 1e-2
+
+
+def sweep_process(args: list[str], env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "nets.sweep", *args, "--json"], cwd=REPO, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := predicate():
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_with_its_workers_is_resumed_and_retries_the_trial_it_lost(tmp_path, synthetic_dir):
+    runs_dir = tmp_path / "runs"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MNIST_DIR": str(synthetic_dir)}
+    args = ["--runs-dir", str(runs_dir), "--param", "lr=0.003,0.01", "--param", "seed=0,1", "--sampler", "grid",
+            "--pruner", "none", "--set", "epochs=60", "--set", "hidden=16", "--set", "batch=50",
+            "--workers", "1"]  # fmt: skip
+    driver = sweep_process(args, env)
+    store = RunStore(runs_dir)
+
+    def second_trial_training():
+        return any(r.trial == 1 and r.epochs_done >= 2 for r in store.runs())
+
+    try:
+        wait_for(second_trial_training, 90, "the second trial to train")
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and its workers, as a restart would
+        driver.communicate()
+    sweep = store.sweeps()[0]
+    lost = [r for r in store.runs(sweep=sweep.sweep_id) if r.trial == 1][0]
+    assert sweep.status == "interrupted" and "resume it" in sweep.message
+    wait_for(lambda: store.run(lost.run_id).status == "interrupted", 10, "the lost trial to read as interrupted")
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "nets.sweep", "--resume", sweep.sweep_id, "--runs-dir", str(runs_dir), "--json"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    final = json.loads(resumed.stdout.splitlines()[-1])
+    assert final["status"] == "finished" and final["finished"] == 4
+    runs = store.runs(sweep=sweep.sweep_id)
+    finished = {(r.config.learning_rate, r.config.seed) for r in runs if r.status == "finished"}
+    assert finished == {(0.003, 0), (0.003, 1), (0.01, 0), (0.01, 1)}  # the lost point was trained again
+    assert (lost.config.learning_rate, lost.config.seed) in finished
+
+
+@pytest.mark.slow
+def test_a_sweep_on_a_real_dask_cluster_prunes_and_records(tmp_path, synthetic_dir):
+    """`dask scheduler` and two `dask worker` processes on 127.0.0.1, as a user's cluster."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MNIST_DIR": str(synthetic_dir)}
+    dask = str(Path(sys.executable).parent / "dask")
+    address = f"tcp://127.0.0.1:{port}"
+    cluster = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]  # fmt: skip
+    try:
+        for _ in range(2):
+            cluster.append(subprocess.Popen(
+                [dask, "worker", address, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
+                env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ))  # fmt: skip
+        runs_dir = tmp_path / "runs"
+        done = subprocess.run(
+            [sys.executable, "-m", "nets.sweep", "--scheduler", address, "--runs-dir", str(runs_dir),
+             "--param", "lr=0.01,0.000001", "--param", "seed=0,1,2,3", "--sampler", "grid", "--pruner", "median",
+             "--set", "epochs=6", "--set", "hidden=16", "--set", "batch=50", "--json"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    finally:
+        for process in reversed(cluster):
+            process.terminate()
+        for process in cluster:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    final = lines[-1]
+    assert final["final"] and final["trials"] == 8 and final["pruned"] >= 1 and final["epochs_saved"] > 0
+    assert final["best_params"]["learning_rate"] == 0.01
+    store = RunStore(runs_dir)
+    runs = store.runs(sweep=final["sweep_id"])
+    assert len(runs) == 8 and all(r.source == "sweep" for r in runs)
+    workers = {r.run_id: r for r in runs}
+    assert {line["run_id"] for line in lines[:-1]} == set(workers)
+    assert all(workers[line["run_id"]].status == line["status"] for line in lines[:-1])
