@@ -77,8 +77,3 @@ def test_dict_round_trip_and_unknown_field():
 def test_replace_validates():
     with pytest.raises(ConfigError, match="epochs"):
         TrainConfig().replace(epochs=0)
-
-
-def test_frozen():
-    with pytest.raises(AttributeError):
-        TrainConfig().epochs = 3

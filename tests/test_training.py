@@ -1,7 +1,6 @@
 """The training loop on tiny synthetic data: records, learning, seeds, control, divergence."""
 
 import itertools
-import math
 import threading
 import time
 
@@ -149,6 +148,8 @@ def test_pause_blocks_between_batches_then_resume_and_stop(tiny_data):
     control.stop()  # pause then stop: the loop wakes up and ends
     thread.join(timeout=5)
     assert not thread.is_alive()
+    # One record per whole epoch of 30 batches, none for the epoch the stop cut short.
+    assert [m.epoch for m in records] == list(range(count["batches"] // 30))
 
 
 def test_paused_time_is_not_counted(tiny_data):
@@ -160,8 +161,10 @@ def test_paused_time_is_not_counted(tiny_data):
             control.pause()
             threading.Timer(0.3, control.resume).start()
 
+    started = time.perf_counter()
     _, history = run(tiny_data, config, control=control, on_batch=on_batch)
-    assert history[0].seconds < 0.3
+    wall = time.perf_counter() - started
+    assert history[0].seconds <= wall - 0.3  # the epoch's time leaves the pause out, however busy the machine
 
 
 def test_nan_at_a_later_epoch_diverges_and_restores_last_good_weights(tiny_data):
@@ -205,13 +208,6 @@ def test_a_loss_far_above_chance_is_divergence(tiny_data):
     config = SMALL.replace(optimizer="sgd", learning_rate=10.0, init="he", epochs=3, batch_size=10)
     with pytest.raises(TrainingDiverged, match=r"far above chance level \(2.30\)"):
         run(tiny_data, config)
-
-
-def test_records_are_frozen(tiny_data):
-    _, history = run(tiny_data, SMALL.replace(epochs=1))
-    with pytest.raises(AttributeError):
-        history[0].epoch = 5
-    assert math.isfinite(history[0].val_loss)
 
 
 def test_continuing_from_start_epoch_is_the_uninterrupted_run(tiny_data):
