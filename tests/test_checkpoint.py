@@ -135,11 +135,15 @@ def test_bad_config(net, config, message):
     refused(npz_bytes(**arrays_of(net, config=config)), message)
 
 
-def test_huge_declared_size_is_refused_before_loading(net):
+def test_huge_declared_size_is_refused_before_loading(net, monkeypatch):
+    """The limits patched from 64 and 192 MB down to 64 and 192 KB: the same check, without
+    an 80 MB buffer."""
+    monkeypatch.setattr("nets.checkpoint.MAX_MODEL_BYTES", 1 << 16)
+    monkeypatch.setattr("nets.checkpoint.MAX_FILE_BYTES", 3 << 16)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("W1.npy", bytes(80 * 1024 * 1024))  # compresses to almost nothing
-    refused(buffer.getvalue(), "would take more than")
+        archive.writestr("W1.npy", bytes(1 << 20))  # 1 MB that compresses to 1 KB
+    refused(buffer.getvalue(), f"its arrays would take more than {3 << 16} bytes")
 
 
 def test_unreadable_path(tmp_path):
