@@ -9,11 +9,17 @@ cache holds the decompressed IDX files themselves, memory-mapped when read.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gzip
 import hashlib
+import http.client
 import io
 import os
+import socket
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -22,6 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: downloads are then not serialised
+    fcntl = None
 
 IMAGE_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 LABEL_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
@@ -48,6 +59,10 @@ MIRRORS = (
     "https://yann.lecun.com/exdb/mnist/",
 )
 MAX_IDX_BYTES = 64 * 1024 * 1024  # the largest file (train images) is 47,040,016 bytes
+# The official files' decompressed sizes: a download is refused the moment it grows past its file's.
+SIZES = {TRAIN_IMAGES: 47_040_016, TRAIN_LABELS: 60_008, TEST_IMAGES: 7_840_016, TEST_LABELS: 10_008}
+DEADLINE = 1200.0  # seconds for one file in all (the largest, 9.9 MB compressed, takes 990 s at MIN_RATE)
+MIN_RATE = 10_000  # bytes a second on average, after the first `timeout` seconds
 GZIP_MAGIC = b"\x1f\x8b"
 
 ProgressCallback = Callable[[str, int, "int | None"], None]  # (file name, bytes done, total)
@@ -275,9 +290,17 @@ def install_files(files: dict[str, bytes], cache_dir: str | Path | None = None) 
                 raise DataError(f"{labels}: {n_labels} labels for {n_images} images in {images}")
     cache = _writable_cache(Path(cache_dir) if cache_dir else default_cache_dir())
     for base, content in checked.items():
-        with tempfile.NamedTemporaryFile(dir=cache, prefix=f".{base}.", suffix=".part", delete=False) as f:
-            f.write(content)
-        os.replace(f.name, cache / base)
+        part = None
+        try:
+            with _local_write(cache, base):
+                with tempfile.NamedTemporaryFile(dir=cache, prefix=f".{base}.", suffix=".part", delete=False) as f:
+                    part = Path(f.name)
+                    f.write(content)
+                os.replace(part, cache / base)
+            part = None
+        finally:
+            if part is not None:
+                part.unlink(missing_ok=True)  # a full disk leaves no half file behind
     return sorted(checked)
 
 
@@ -310,32 +333,81 @@ def download_mnist(
     checksums: dict[str, str] = SHA256,
     timeout: float = 30.0,
     progress: ProgressCallback | None = None,
+    wait: bool = True,
+    deadline: float = DEADLINE,
+    min_rate: float = MIN_RATE,
 ) -> Path:
     """Fetch every file missing from `cache_dir`, trying each mirror in turn.
 
-    Each file is downloaded and decompressed into temporary files in the cache directory,
-    its SHA-256 compared with `checksums`, its IDX structure checked, and only then
-    renamed into place: an interrupted or corrupt download never leaves a file that looks
-    valid. Raises DataError listing every mirror's failure when a file cannot be had.
+    Each file is decompressed as it arrives into a temporary file in the cache directory
+    (refused the moment it grows past the official file's size), its SHA-256 compared
+    with `checksums`, its IDX structure checked, and only then renamed into place: an
+    interrupted or corrupt download never leaves a file that looks valid. Each file has
+    `deadline` seconds in all and, after the first `timeout` seconds, must arrive at
+    `min_rate` bytes a second on average. One download at a time per cache directory:
+    with `wait` False, a download already under way elsewhere (another session, another
+    process) raises DownloadBusy at once instead of waiting for it. Raises DataError
+    listing every mirror's failure when a file cannot be had, and at once (no other
+    mirror tried) when the cache directory cannot take the file (a full disk).
     """
     cache = _writable_cache(Path(cache_dir))
     mirrors = mirrors_from_env() if mirrors is None else mirrors
-    present = find_files(cache)
-    for name in FILE_NAMES:
-        if name in present:
-            continue
-        failures, unreachable = [], True
-        for mirror in mirrors:
-            url = mirror.rstrip("/") + f"/{name}.gz"
-            try:
-                _fetch_verified(url, cache / name, name, checksums[name], timeout, progress)
-                break
-            except (DataError, OSError, urllib.error.URLError, ValueError) as exc:
-                failures.append(f"{url}: {_reason(exc)}")
-                unreachable &= _unreachable(exc)
-        else:
-            raise DataError(download_failure(name, cache, failures, unreachable))
+    limits = _Limits(timeout, deadline, min_rate)
+    with _download_lock(cache, wait):
+        present = find_files(cache)  # looked at under the lock: another download may have just finished
+        for name in FILE_NAMES:
+            if name in present:
+                continue
+            failures, unreachable = [], True
+            for mirror in mirrors:
+                url = mirror.rstrip("/") + f"/{name}.gz"
+                try:
+                    _fetch_verified(url, cache / name, name, checksums[name], limits, progress)
+                    break
+                except CacheWriteError:
+                    raise
+                except (DataError, OSError, urllib.error.URLError, http.client.HTTPException, ValueError) as exc:
+                    failures.append(f"{url}: {_reason(exc)}")
+                    unreachable &= _unreachable(exc)
+            else:
+                raise DataError(download_failure(name, cache, failures, unreachable))
     return cache
+
+
+class DownloadBusy(DataError):
+    """Another session or process is downloading MNIST into the same cache right now."""
+
+
+class CacheWriteError(DataError):
+    """The cache directory could not take a file (a full disk, say): no mirror can help."""
+
+
+@dataclass(frozen=True)
+class _Limits:
+    timeout: float  # seconds for the connection and for each read; also the grace before `min_rate` counts
+    deadline: float  # seconds for the whole file
+    min_rate: float  # bytes a second, on average, after the first `timeout` seconds
+
+
+@contextlib.contextmanager
+def _download_lock(cache: Path, wait: bool):
+    """Hold the cache directory's download lock: flock on the directory itself (no lock
+    file to leave behind), released when its holder closes it or dies."""
+    if fcntl is None:  # no flock here (Windows): downloads are not serialised
+        yield
+        return
+    handle = os.open(cache, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise DownloadBusy(
+                f"MNIST is being downloaded into {cache} by another session or process; "
+                "it will be used as soon as it is complete"
+            ) from None
+        yield
+    finally:
+        os.close(handle)  # releases the lock
 
 
 def download_failure(name: str, cache: Path, failures: Sequence[str], unreachable: bool) -> str:
@@ -373,47 +445,173 @@ def _reason(exc: BaseException) -> str:
 
 
 def _fetch_verified(
-    url: str, target: Path, name: str, sha256: str, timeout: float, progress: ProgressCallback | None
+    url: str, target: Path, name: str, sha256: str, limits: _Limits, progress: ProgressCallback | None
 ) -> None:
-    """Download url (a .gz), decompress, verify, and atomically rename to `target`."""
-    gz_part = raw_part = None
+    """Download url (a .gz), decompressing as it arrives, verify, and atomically rename to `target`."""
+    part = None
+    watchdog = _Watchdog(limits.deadline)
+    start = time.monotonic()
     try:
-        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{name}.", suffix=".gz.part", delete=False) as f:
-            gz_part = Path(f.name)
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                total = response.headers.get("Content-Length")
-                total = int(total) if total and total.isdigit() else None
-                done = 0
-                while chunk := response.read(1 << 16):
-                    f.write(chunk)
-                    done += len(chunk)
-                    if done > MAX_IDX_BYTES:
-                        raise DataError(f"{name}: more than {MAX_IDX_BYTES} bytes, not an MNIST file")
-                    if progress:
-                        progress(name, done, total)
-                if total is not None and done != total:
-                    raise DataError(f"{name}: transfer interrupted after {done} of {total} bytes")
-        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{name}.", suffix=".part", delete=False) as out:
-            raw_part = Path(out.name)
-            digest, size = hashlib.sha256(), 0
-            try:
-                with gzip.open(gz_part, "rb") as src:
-                    while chunk := src.read(1 << 20):
-                        size += len(chunk)
-                        if size > MAX_IDX_BYTES:  # a small gzip may inflate to any size: stop before the disk fills
-                            raise DataError(
-                                f"{name}: decompresses to more than {MAX_IDX_BYTES} bytes, too large for MNIST"
-                            )
-                        digest.update(chunk)
-                        out.write(chunk)
-            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-                raise DataError(f"{name}: the response is not valid gzip data ({exc})") from None
-        if digest.hexdigest() != sha256:
-            raise DataError(f"{name}: SHA-256 mismatch (got {digest.hexdigest()[:12]}..., want {sha256[:12]}...)")
-        read_idx(raw_part, _kind(name))  # structure, too, before it is given the real name
-        os.replace(raw_part, target)
-        raw_part = None
+        with _local_write(target.parent, name):
+            out = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{name}.", suffix=".part", delete=False)
+            part = Path(out.name)
+        with out, watchdog.open(url, limits.timeout) as response:
+            total = response.headers.get("Content-Length")
+            total = int(total) if total and total.isdigit() else None
+            inflate = _Inflate(out, target.parent, name, min(SIZES.get(name, MAX_IDX_BYTES), MAX_IDX_BYTES))
+            read = getattr(response, "read1", response.read)  # read1: whatever has arrived, not 64 KB or the end
+            done = 0
+            while chunk := read(1 << 16):
+                done += len(chunk)
+                if done > MAX_IDX_BYTES:
+                    raise DataError(f"{name}: more than {MAX_IDX_BYTES} bytes, not an MNIST file")
+                inflate.feed(chunk)
+                if progress:
+                    progress(name, done, total)
+                elapsed = time.monotonic() - start
+                if elapsed > limits.timeout and done < limits.min_rate * elapsed:
+                    raise DataError(
+                        f"{name}: too slow: {done:,} bytes in {elapsed:.1f} s, "
+                        f"under the {limits.min_rate:,.0f} bytes a second needed"
+                    )
+            watchdog.check(name)
+            if total is not None and done != total:
+                raise DataError(f"{name}: transfer interrupted after {done} of {total} bytes")
+            inflate.finish()
+        if inflate.digest.hexdigest() != sha256:
+            got = inflate.digest.hexdigest()
+            raise DataError(f"{name}: SHA-256 mismatch (got {got[:12]}..., want {sha256[:12]}...)")
+        read_idx(part, _kind(name))  # structure, too, before it is given the real name
+        with _local_write(target.parent, name):
+            os.replace(part, target)
+        part = None
+    except (OSError, http.client.HTTPException, urllib.error.URLError, ValueError):
+        watchdog.check(name)  # a connection cut by the deadline reads as the deadline
+        raise
     finally:
-        for part in (gz_part, raw_part):
-            if part is not None:
-                part.unlink(missing_ok=True)
+        watchdog.cancel()
+        if part is not None:
+            part.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _local_write(cache: Path, name: str):
+    """OSError while writing into the cache -> CacheWriteError, with what to do about it."""
+    try:
+        yield
+    except OSError as exc:
+        full = " (the disk is full)" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        raise CacheWriteError(
+            f"cannot write {name} into the cache directory {cache}: {exc.strerror or exc}{full}; "
+            "free some space, or set MNIST_CACHE_DIR to a directory with room for 55 MB"
+        ) from None
+
+
+class _Inflate:
+    """gzip bytes in, the decompressed file out (written and hashed as it comes), refused
+    the moment it would grow past `limit`: a decompression bomb stops where MNIST ends."""
+
+    def __init__(self, out, cache: Path, name: str, limit: int):
+        self.out, self.cache, self.name, self.limit = out, cache, name, limit
+        self.stream = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)  # gzip framing
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def feed(self, chunk: bytes) -> None:
+        data = chunk
+        while data:
+            if self.stream.eof:
+                raise DataError(f"{self.name}: unexpected data after the end of the gzip stream")
+            try:
+                piece = self.stream.decompress(data, self.limit - self.size + 1)
+            except zlib.error as exc:
+                raise DataError(f"{self.name}: the response is not valid gzip data ({exc})") from None
+            self.size += len(piece)
+            if self.size > self.limit:
+                raise DataError(f"{self.name}: decompresses to more than {self.limit} bytes, more than MNIST's file")
+            with _local_write(self.cache, self.name):
+                self.out.write(piece)
+            self.digest.update(piece)
+            data = self.stream.unconsumed_tail or self.stream.unused_data
+
+    def finish(self) -> None:
+        if not self.stream.eof:
+            raise DataError(f"{self.name}: the response is not valid gzip data (it ends before the gzip stream)")
+        with _local_write(self.cache, self.name):
+            self.out.flush()
+            os.fsync(self.out.fileno())
+
+
+class _Watchdog:
+    """One file's deadline over everything its download does: connecting, the headers, the
+    body. Per-read timeouts alone let a mirror that sends a byte now and then hold a
+    download for ever; when the deadline passes, this shuts the file's connections down,
+    which ends any read in progress."""
+
+    def __init__(self, deadline: float):
+        self.deadline, self.expired = deadline, False
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.timer = threading.Timer(deadline, self._expire)
+        self.timer.daemon = True
+
+    def open(self, url: str, timeout: float):
+        self.timer.start()
+        return _opener(self._watch).open(url, timeout=timeout)
+
+    def _watch(self, sock: socket.socket) -> None:
+        with self.lock:
+            self.sockets.append(sock)
+            expired = self.expired
+        if expired:
+            self._shut(sock)
+
+    def _expire(self) -> None:
+        with self.lock:
+            self.expired = True
+            sockets = list(self.sockets)
+        for sock in sockets:
+            self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    def check(self, name: str) -> None:
+        if self.expired:
+            raise DataError(f"{name}: not complete after {self.deadline:g} s, the limit for one file")
+
+    def cancel(self) -> None:
+        self.timer.cancel()
+
+
+def _opener(watch) -> urllib.request.OpenerDirector:
+    """urllib's opener, whose HTTP and HTTPS connections hand their sockets to `watch`."""
+
+    def connection(base):
+        class Watched(base):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                create = self._create_connection
+
+                def create_and_watch(*a, **k):
+                    sock = create(*a, **k)
+                    watch(sock)
+                    return sock
+
+                self._create_connection = create_and_watch
+
+        return Watched
+
+    http_connection, https_connection = connection(http.client.HTTPConnection), connection(http.client.HTTPSConnection)
+
+    class HTTP(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(http_connection, req)
+
+    class HTTPS(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(https_connection, req, context=self._context)
+
+    return urllib.request.build_opener(HTTP, HTTPS)
