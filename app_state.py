@@ -31,9 +31,11 @@ from nets.config import PRESETS, TrainConfig
 from nets.data import (
     FILE_NAMES,
     DataError,
+    DownloadBusy,
     Mnist,
     default_cache_dir,
     download_mnist,
+    download_under_way,
     find_files,
     install_files,
     load_mnist,
@@ -104,14 +106,23 @@ def download_allowed() -> bool:
 
 
 def download_data(progress: Callable[[str, int, int | None], None]) -> str | None:
-    """Download MNIST into the cache; None on success, else the one-line reason."""
+    """Download MNIST into the cache; None on success, else the one-line reason. A download
+    that another session runs already is not waited for (the script would block) and is
+    not a failure: its reason comes back, and `download_failed()` stays False."""
     try:
-        download_mnist(default_cache_dir(), progress=progress)
+        download_mnist(default_cache_dir(), progress=progress, wait=False)
+    except DownloadBusy as exc:
+        return str(exc)
     except DataError as exc:
         st.session_state[DOWNLOAD_ERROR] = str(exc)
         return str(exc)
     _shared_data.clear()
     return None
+
+
+def download_elsewhere() -> bool:
+    """Whether another session (or process) is downloading MNIST into the cache now."""
+    return download_under_way(default_cache_dir())
 
 
 def install_uploads(files: dict[str, bytes]) -> list[str]:

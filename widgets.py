@@ -143,6 +143,13 @@ def download_failure(message: str) -> tuple[str, list[str]] | None:
     return f"could not download {name}, {'as ' if 'no network' in why else ''}{why}", tried.split("; ")
 
 
+def rerun_when_download_ends() -> None:
+    """Ticks while another session downloads MNIST; when it is done (or failed), the whole
+    page runs again: it finds the data, or tries the download itself and says why not."""
+    if not app_state.download_elsewhere():
+        st.rerun(scope="app")
+
+
 def data_setup_ui() -> None:
     """Shown while MNIST is missing: download it with a progress bar, or take uploaded files.
 
@@ -166,6 +173,10 @@ def data_setup_ui() -> None:
         slot.empty()
         if failed is None:
             st.rerun()
+        if not app_state.download_failed():  # another session downloads it: wait for that one, without blocking
+            st.info(f"{failed[0].upper()}{failed[1:]}.")
+            st.fragment(rerun_when_download_ends, run_every=2.0)()
+            st.stop()
     message = app_state.data_error()
     download = download_failure(message)
     if download is None:

@@ -389,6 +389,17 @@ class _Limits:
     min_rate: float  # bytes a second, on average, after the first `timeout` seconds
 
 
+def download_under_way(cache_dir: str | Path) -> bool:
+    """Whether a download into `cache_dir` runs now (in this process or another)."""
+    try:
+        with _download_lock(Path(cache_dir), wait=False):
+            return False
+    except DownloadBusy:
+        return True
+    except OSError:  # no cache directory yet: nothing downloads into it
+        return False
+
+
 @contextlib.contextmanager
 def _download_lock(cache: Path, wait: bool):
     """Hold the cache directory's download lock: flock on the directory itself (no lock

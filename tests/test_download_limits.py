@@ -263,3 +263,38 @@ def test_a_refused_connection_is_still_unreachable(tmp_path):
         port = probe.getsockname()[1]  # closed again: nothing listens there
     with pytest.raises(DataError, match="no mirror could be reached"):
         download_mnist(tmp_path, mirrors=[f"http://127.0.0.1:{port}/"], checksums=CHECKSUMS, timeout=0.5)
+
+
+def test_a_page_does_not_wait_for_another_sessions_download(tmp_path, monkeypatch, steady_apptest):
+    """The dashboard's first start while another session downloads: a clear line at once, no
+    traceback, no blocked script; once the files are there, the next run has the data."""
+    import fcntl
+
+    import streamlit as st
+    from conftest import ROOT, write_mnist_dir
+    from streamlit.testing.v1 import AppTest
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.delenv("MNIST_DIR", raising=False)
+    monkeypatch.setenv("MNIST_CACHE_DIR", str(cache))
+    monkeypatch.setenv("MNIST_MIRRORS", "http://127.0.0.1:9/")
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
+    st.cache_resource.clear()
+    holder = os.open(cache, os.O_RDONLY)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=10)
+        started = time.monotonic()
+        at.run()
+        assert time.monotonic() - started < 5
+        assert not at.exception and not at.error
+        info = " | ".join(str(i.value) for i in at.info)
+        assert f"MNIST is being downloaded into {cache} by another session or process" in info, info
+        write_mnist_dir(cache, synthetic_idx_files(n_train=5100, n_test=200), gz=False)  # the other one finished
+    finally:
+        os.close(holder)
+    at.run()
+    assert not at.exception and not at.info
+    assert {m.label: m.value for m in at.metric}["Training images"] == "100"
+    st.cache_resource.clear()
