@@ -42,10 +42,13 @@ from nets.data import (
 )
 from nets.estimate import EpochEstimate, from_history, measure, same_cost
 from nets.evaluation import evaluate
+from nets.inside import TestSetInside, through
 from nets.jobs import JobRegistry
 from nets.preprocess import nearest, squared_norms, typical_stroke_widths
+from nets.projection import Projection, pca
+from nets.robustness import SPOILERS, Curve, accuracy_curve, sample
 from nets.store import RunStore, StoreError
-from nets.workspace import PRETRAINED, Workspace, WorkspaceError
+from nets.workspace import PRETRAINED, ModelView, Workspace, WorkspaceError
 
 DOWNLOAD_ERROR = "data_download_error"  # why this session's download failed (str), or absent
 LOAD_ERROR = "data_load_error"  # why the last attempt to load MNIST failed (str), or absent
@@ -59,7 +62,9 @@ def pages() -> list:
         st.Page("pages/train.py", title="Train", icon="📈"),
         st.Page("pages/misclassified.py", title="Misclassified", icon="🔍"),
         st.Page("pages/draw.py", title="Draw", icon="✏️"),
+        st.Page("pages/inside.py", title="Inside", icon="🔬"),
         st.Page("pages/compare.py", title="Compare", icon="📊"),
+        st.Page("pages/sweep.py", title="Sweep", icon="🧪"),
     ]
 
 
@@ -299,6 +304,7 @@ def clear_drawing() -> None:
     st.session_state["draw_canvas_generation"] = st.session_state.get("draw_canvas_generation", 0) + 1
     st.session_state.pop("draw_drawing", None)
     st.session_state.pop("draw_input", None)
+    st.session_state.pop("draw_source", None)
 
 
 def drawing() -> dict | None:
@@ -307,10 +313,27 @@ def drawing() -> dict | None:
 
 
 def remember_drawing(json_data: dict | None, processed) -> None:
+    """Keep what the canvas sent. An empty canvas does not replace a loaded test digit or
+    photo (loading one clears the canvas); a stroke does."""
     if json_data is not None:
         st.session_state["draw_drawing"] = json_data
-    if processed is not None:
-        st.session_state["draw_input"] = processed
+    if processed is None or (processed.empty and draw_source()[0] != "drawing"):
+        return
+    st.session_state["draw_input"] = processed
+    st.session_state["draw_source"] = ("drawing",)
+
+
+def draw_source() -> tuple:
+    """Where the Draw page's input came from: ("drawing",), ("test", index) or ("photo", file name)."""
+    return st.session_state.get("draw_source", ("drawing",))
+
+
+def load_draw_input(processed, source: tuple) -> None:
+    """Put a test digit or a photo into the net's input on the Draw page (the canvas is cleared)."""
+    st.session_state["draw_canvas_generation"] = st.session_state.get("draw_canvas_generation", 0) + 1
+    st.session_state.pop("draw_drawing", None)
+    st.session_state["draw_input"] = processed
+    st.session_state["draw_source"] = source
 
 
 def choice_index(memory: str, choices: list) -> int:
@@ -595,3 +618,172 @@ def clamp_mis_page(pages: int) -> None:
 
 def mis_selected() -> int | None:
     return st.session_state.get("mis_selected")
+
+
+# --- the Inside page ---------------------------------------------------------------------------
+# Everything computed from the whole test set is kept per model version (ModelView.key, which
+# changes whenever the weights do), in the server's memory, for the few latest versions.
+
+
+@st.cache_resource(show_spinner="Reading the test set through the net…", max_entries=4)
+def _inside_test(key: tuple, _view, _data: Mnist, source: str) -> TestSetInside:
+    return through(_view.params(), _view.config.activation, _data.x_test, _data.y_test)
+
+
+def inside_test(view, data: Mnist) -> TestSetInside:
+    """The test set through a model: hidden activations and scores, once per model version."""
+    return _inside_test(view.key, view, data, data.source)
+
+
+@st.cache_resource(show_spinner="Placing the test digits on the map…", max_entries=4)
+def _projection(key: tuple, source: str, _seen: TestSetInside) -> Projection:
+    return pca(_seen.hidden)
+
+
+def projection(view, data: Mnist) -> Projection:
+    """The 2-D map of the hidden layer for the test set, once per model version."""
+    return _projection(view.key, data.source, inside_test(view, data))
+
+
+ROBUSTNESS_SAMPLE = 2_000  # test digits spoiled for the curves (a fixed sample: 9 strengths x 3 kinds)
+
+
+@st.cache_resource(show_spinner="Spoiling test digits at every strength…", max_entries=4)
+def _curves(key: tuple, source: str, _view, _data: Mnist) -> dict[str, Curve]:
+    rows = robustness_sample(_data)
+    net = _view.net()
+    images, labels = _data.x_test[rows], _data.y_test[rows]
+    return {kind: accuracy_curve(lambda x: net.predict(x).argmax(axis=1), images, labels, kind) for kind in SPOILERS}
+
+
+def robustness_sample(data: Mnist):
+    return sample(len(data.x_test), ROBUSTNESS_SAMPLE)
+
+
+def robustness_curves(view, data: Mnist) -> dict[str, Curve]:
+    """Accuracy against noise, rotation and stroke thickness on a fixed sample, once per model version."""
+    return _curves(view.key, data.source, view, data)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _snapshot(run_id: int, epochs: int, _store: RunStore) -> LoadedModel:
+    return _store.load(run_id, epochs)
+
+
+def replay_epochs(ws: Workspace, view) -> list[int]:
+    """The epochs after which a stored run's weights were kept (none for the shipped model or a live run)."""
+    if view.run_id is None or view.live:
+        return []
+    return [s.epochs for s in ws.store.snapshots(view.run_id)]
+
+
+def model_at(ws: Workspace, view, epochs: int):
+    """The model as it was after `epochs` epochs (a kept snapshot), keyed like any model version."""
+    if epochs == view.epochs:
+        return view
+    loaded = _snapshot(view.run_id, epochs, ws.store)
+    return ModelView(("run", view.run_id, epochs), view.run_id, view.name, epochs, _loaded=loaded)
+
+
+def inside_unit() -> int | None:
+    """The hidden unit picked on the Inside page (by a click on the diagram or the weights)."""
+    return st.session_state.get("inside_unit")
+
+
+def set_inside_unit(unit: int | None) -> None:
+    st.session_state["inside_unit"] = unit
+
+
+def inside_pick_unit(widget_key: str) -> None:
+    """A click on a unit (the diagram or the weight images) picks it."""
+    points = st.session_state[widget_key].selection.points
+    if points and points[0].get("customdata") is not None:
+        st.session_state["inside_unit"] = int(points[0]["customdata"])
+
+
+def units_off_key(model_key: tuple) -> str:
+    """The switched-off units' widget key: one per model version, so another model starts whole."""
+    return "inside_off_" + "_".join(str(part) for part in model_key)
+
+
+def units_off(model_key: tuple) -> list[int]:
+    """The units switched off for a model version."""
+    return sorted(int(u) for u in st.session_state.get(units_off_key(model_key), []))
+
+
+def toggle_unit_off(model_key: tuple, unit: int) -> None:
+    """Switch one unit off, or back on (a button's callback: it runs before the widget is drawn)."""
+    off = set(units_off(model_key))
+    off.symmetric_difference_update({int(unit)})
+    st.session_state[units_off_key(model_key)] = sorted(off)
+
+
+def inside_pick_point() -> None:
+    """A click on the map picks that test digit."""
+    points = st.session_state["inside_map"].selection.points
+    if points and points[0].get("customdata") is not None:
+        st.session_state["inside_map_digit"] = int(points[0]["customdata"])
+
+
+def inside_map_digit() -> int | None:
+    return st.session_state.get("inside_map_digit")
+
+
+def study_test_digit(index: int) -> None:
+    """Look inside the net at test digit `index` (from the map, or a 'random' button)."""
+    st.session_state.update(inside_source="test", inside_test_index=int(index), inside_view="digit")
+
+
+def open_on_misclassified(index: int) -> None:
+    st.session_state["mis_selected"] = int(index)
+
+
+# --- sweeps ------------------------------------------------------------------------------------
+
+SWEEP_SELECTED = "sweep_selected"  # the sweep id the Sweep page shows
+SWEEP_STARTING = "sweep_starting"  # the sweep id this session launched and has not seen recorded yet
+
+
+def selected_sweep() -> str | None:
+    return st.session_state.get(SWEEP_SELECTED)
+
+
+def select_sweep(sweep_id: str | None) -> None:
+    st.session_state[SWEEP_SELECTED] = sweep_id
+
+
+def starting_sweep() -> str | None:
+    return st.session_state.get(SWEEP_STARTING)
+
+
+def set_starting_sweep(sweep_id: str | None) -> None:
+    st.session_state[SWEEP_STARTING] = sweep_id
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def sweep_importance(_record, sweep_id: str, finished: int) -> dict | None:
+    """Optuna's importance of each knob; computed again only when a trial finishes."""
+    from nets.sweep_report import importance
+
+    return importance(_record)
+
+
+def sweep_drawn_live() -> bool | None:
+    """Whether the sweep was live when the page around its live view was drawn."""
+    return st.session_state.get("sweep_drawn_live")
+
+
+def set_sweep_drawn_live(live: bool) -> None:
+    st.session_state["sweep_drawn_live"] = live
+
+
+def open_sweep_in_compare(sweep_id: str) -> None:
+    """Compare's sweep filter set to this sweep (used as a button's callback)."""
+    st.session_state["compare_sweep"] = sweep_id
+
+
+def inside_defaults(source: str, test_index: int) -> None:
+    """The Inside page's choices before its widgets exist (set once; then the widgets own them)."""
+    st.session_state.setdefault("inside_source", source)
+    st.session_state.setdefault("inside_test_index", int(test_index))
+    st.session_state.setdefault("inside_view", "digit")

@@ -139,3 +139,30 @@ def ablation(params: dict, hidden: np.ndarray, full: np.ndarray, labels: np.ndar
         float((after == labels).mean()),
         int((before != after).sum()),
     )
+
+
+@dataclass(frozen=True)
+class TestSetInside:
+    """A labelled set through the net, once per model version: what the map, the units'
+    favourite digits and the switched-off accuracy are computed from. Read-only arrays."""
+
+    hidden: np.ndarray  # (N, H) float32 activations
+    scores: np.ndarray  # (N, C) logits of the whole net
+    labels: np.ndarray  # (N,)
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.scores.argmax(axis=1)
+
+    @property
+    def probs(self) -> np.ndarray:
+        return softmax(self.scores)
+
+
+def through(params: dict, activation: str, x: np.ndarray, labels: np.ndarray) -> TestSetInside:
+    """Every image of (x, labels) through the net: hidden activations and scores."""
+    hidden = hidden_activations(params, activation, x)
+    full = scores(params, hidden).astype(np.float32)
+    for array in (hidden, full):
+        array.flags.writeable = False
+    return TestSetInside(hidden, full, np.asarray(labels))

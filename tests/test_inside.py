@@ -3,7 +3,17 @@
 import numpy as np
 import pytest
 
-from nets.inside import ablation, hidden_activations, most_exciting, read, scores, silence, silenced_scores, top_units
+from nets.inside import (
+    ablation,
+    hidden_activations,
+    most_exciting,
+    read,
+    scores,
+    silence,
+    silenced_scores,
+    through,
+    top_units,
+)
 from nets.two_layer_net import TwoLayerNet
 
 # 2 inputs, 3 hidden units, 2 classes. For x = (1, 2) and ReLU:
@@ -80,3 +90,15 @@ def test_ablation_counts_accuracy_and_changed_predictions():
     assert result.accuracy == pytest.approx(2 / 3)
     assert result.silenced_accuracy == pytest.approx(1 / 3)
     assert result.changed == 1 and result.units == (2,)
+
+
+def test_a_set_through_the_net_matches_the_net_and_is_read_only():
+    net = TwoLayerNet(20, 7, 4, activation="tanh", init="xavier", rng=8)
+    x = np.random.default_rng(3).random((50, 20)).astype(np.float32)
+    labels = np.random.default_rng(4).integers(0, 4, 50)
+    seen = through(net.params, "tanh", x, labels)
+    np.testing.assert_allclose(seen.scores, net.predict(x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(seen.probs, net.probabilities(x), rtol=1e-4, atol=1e-6)
+    assert seen.predictions.tolist() == net.predict(x).argmax(axis=1).tolist()
+    with pytest.raises(ValueError, match="read-only"):
+        seen.hidden[0, 0] = 1.0

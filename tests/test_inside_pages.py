@@ -1,0 +1,135 @@
+"""The Inside page and the Draw page's new inputs, with Streamlit's AppTest on synthetic data."""
+
+import base64
+import json
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+from test_pages import canvas_value, one, page, texts, trained
+
+VIEWS = ["digit", "map", "calibration", "robustness"]
+
+
+@pytest.fixture
+def app(monkeypatch, synthetic_dir, tmp_path, new_app):
+    """The dashboard on the synthetic data (200 test digits) and an empty store."""
+    monkeypatch.setenv("MNIST_DIR", str(synthetic_dir))
+    monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
+    return new_app()
+
+
+def figure(at: AppTest, key: str) -> dict:
+    chart = next(el for el in at.get("plotly_chart") if f"inside_{key}" in str(el.proto.id) or key in str(el.proto))
+    return json.loads(chart.proto.spec)
+
+
+def values(array) -> np.ndarray:
+    """A figure's array as Plotly sends it: a list, or a typed array ({"dtype", "bdata"})."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
+    return np.asarray(array)
+
+
+def inside(at: AppTest, view: str = "digit") -> AppTest:
+    page(at, "pages/inside.py")
+    if at.segmented_control(key="inside_view").value != view:
+        at.segmented_control(key="inside_view").set_value(view).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_every_view_renders_for_the_shipped_model_and_a_test_digit(app, view):
+    inside(app, view)
+    assert not app.error
+    assert app.segmented_control(key="inside_source").value == "test"  # nothing drawn yet
+    assert "shipped model" in texts(app.caption) and "test digit #0" in texts(app.caption)
+
+
+def test_the_diagram_and_switching_a_unit_off(app):
+    inside(app)
+    diagram = figure(app, "diagram")
+    units = next(t for t in diagram["data"] if t.get("name") == "units")["customdata"]
+    assert 1 <= len(units) <= 12
+    outputs = next(t for t in diagram["data"] if t.get("name") == "outputs")
+    assert len(outputs["y"]) == 10
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Test accuracy"] == metrics["With those units off"]  # nothing off yet
+    app.session_state["inside_unit"] = units[0]  # what a click on the unit does
+    app.run()
+    assert app.subheader[0].value == f"Unit {units[0]}"
+    assert "The test digits that excite it most" in texts(app.markdown)
+    app.button(key="inside_toggle_unit").click().run()
+    assert app.multiselect(key="inside_off_pretrained").value == [units[0]]
+    assert "With 1 unit off it reads" in texts(app.markdown)
+    off = next(t for t in figure(app, "diagram")["data"] if t.get("name") == "units")
+    assert off["marker"]["symbol"][0] == "x"  # drawn switched off
+    app.button(key="inside_toggle_unit").click().run()  # and back on
+    assert app.multiselect(key="inside_off_pretrained").value == []
+
+
+def test_many_units_off_change_the_test_accuracy(app):
+    inside(app)
+    app.multiselect(key="inside_off_pretrained").set_value(list(range(200))).run()
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Test accuracy"] != metrics["With those units off"]
+    assert "test digits change their answer" in texts(app.caption)
+
+
+def test_the_drawing_from_the_draw_page_goes_inside_and_onto_the_map(app):
+    page(app, "pages/draw.py")
+    app.session_state["draw_canvas_0"] = canvas_value(one)
+    app.run()
+    inside(app, "map")
+    assert app.segmented_control(key="inside_source").value == "draw"
+    assert "your drawing" in texts(app.caption)
+    traces = figure(app, "map")["data"]
+    star = [t for t in traces if t.get("marker", {}).get("symbol") == "star"]
+    assert len(star) == 1 and star[0]["name"].startswith("your drawing: read as ")
+    assert sum(len(values(t["x"])) for t in traces[:10]) == 200  # every test digit, one trace per true digit
+
+
+def test_a_point_picked_on_the_map_can_be_looked_inside(app):
+    inside(app, "map")
+    app.session_state["inside_map_digit"] = 7  # what a click on the map does
+    app.run()
+    assert "Test digit **#7**" in texts(app.markdown)
+    app.button(key="inside_map_study").click().run()
+    assert app.segmented_control(key="inside_view").value == "digit"
+    assert app.number_input(key="inside_test_index").value == 7
+    assert "test digit #7" in texts(app.caption)
+
+
+def test_calibration_and_the_threshold(app):
+    inside(app, "calibration")
+    assert "Expected calibration error" in texts(app.caption)
+    app.slider(key="inside_threshold").set_value(100).run()
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics['"I don\'t know"'] != "0" and "I don't know" in texts(app.markdown)
+    app.slider(key="inside_threshold").set_value(10).run()
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Answers"] == "100.0%" and metrics['"I don\'t know"'] == "0"
+
+
+def test_robustness_sliders_move_the_accuracy(app):
+    inside(app, "robustness")
+    first = texts(app.caption)
+    app.slider(key="inside_rotation").set_value(90).run()
+    assert texts(app.caption) != first
+    curves = figure(app, "robustness")["data"]
+    assert len([t for t in curves if t["mode"] == "lines+markers"]) == 3
+
+
+def test_epoch_replay_rescoring_with_the_kept_weights(app):
+    page(trained(app), "pages/inside.py")
+    slider = app.select_slider(key="inside_epoch_1")
+    assert slider.options == ["1", "2"] and slider.value == 2
+    assert "run 1, after 2 epochs" in texts(app.caption)
+    outputs_after_2 = next(t for t in figure(app, "diagram")["data"] if t.get("name") == "outputs")
+    slider.set_value(1).run()
+    assert not app.exception
+    assert "run 1, after 1 epochs" in texts(app.caption)
+    outputs_after_1 = next(t for t in figure(app, "diagram")["data"] if t.get("name") == "outputs")
+    assert outputs_after_1["marker"]["size"] != outputs_after_2["marker"]["size"]  # re-scored with other weights
