@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+from pathlib import Path
 
 from nets.checkpoint import ModelFileError, save_model
 from nets.config import ACTIVATIONS, DTYPES, INITS, LR_SCHEDULES, OPTIMIZERS, PRESETS, ConfigError, TrainConfig
@@ -109,6 +111,39 @@ def check_resume_args(parser: argparse.ArgumentParser, args: argparse.Namespace)
     return ""
 
 
+class DownloadProgress:
+    """The download's percentage on one stderr line, rewritten in place; `end_line()`
+    finishes that line, so that what is printed next (an error) starts on its own."""
+
+    def __init__(self):
+        self.open = False
+
+    def __call__(self, name: str, done: int, total: int | None) -> None:
+        if total:
+            print(f"\rdownloading {name}: {100 * done // total}%", end="", file=sys.stderr, flush=True)
+            self.open = True
+
+    def end_line(self) -> None:
+        if self.open:
+            print(file=sys.stderr, flush=True)
+            self.open = False
+
+
+def save_problem(path: str) -> str:
+    """Why the model could not be saved to `path` ("" when it can be): checked before training."""
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        return f"cannot save the model to {path}: it is a directory"
+    if not folder.is_dir():
+        return f"cannot save the model to {path}: no directory {folder}"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot save the model to {path}: the directory {folder} is not writable"
+    if target.exists() and not os.access(target, os.W_OK):
+        return f"cannot save the model to {path}: the file exists and is not writable"
+    return ""
+
+
 def format_epoch(m: EpochMetrics) -> str:
     """The notebook's line, plus the epoch's training time."""
     return (
@@ -142,15 +177,17 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:
             parser.error(str(exc))
 
-    def progress(name, done, total):
-        if total:
-            print(f"\rdownloading {name}: {100 * done // total}%", end="", file=sys.stderr, flush=True)
+    if args.save and (why := save_problem(args.save)):
+        fail(why)  # before the data and the training: a run must not be lost to a typo in the path
 
+    progress = DownloadProgress()
     try:
         data = load_mnist(args.data_dir, download=not args.no_download, progress=progress)
         check_fits(config, data)
     except (DataError, ValueError) as exc:  # unreadable data, or a config that does not fit it
+        progress.end_line()
         fail(str(exc))
+    progress.end_line()
     print(f"MNIST from {data.source}", file=sys.stderr)
 
     optimizer = make_optimizer(config.optimizer, config.learning_rate, config.momentum, config.weight_decay)
@@ -216,9 +253,10 @@ def train_and_report(parser, args, data, config, net, optimizer, history, record
         if history:
             meta.update(test_acc=history[-1].test_acc, val_acc=history[-1].val_acc)
         try:
-            save_model(args.save, net, config, meta)
+            save_model(args.save, net, config, meta)  # exactly that path, through a temporary file
         except OSError as exc:
-            parser.exit(2, f"{parser.prog}: error: cannot write {args.save} ({exc.strerror or exc})\n")
+            kept = f"; the run is kept in the store as run {recorder.run_id}" if recorder.run_id is not None else ""
+            parser.exit(2, f"{parser.prog}: error: cannot write {args.save} ({exc.strerror or exc}){kept}\n")
         print(f"saved the model to {args.save}", file=sys.stderr)
     return status
 
