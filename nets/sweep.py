@@ -223,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", default="", help="a name for the sweep")
     parser.add_argument("--resume", default=None, metavar="SWEEP_ID", help="go on with an interrupted sweep")
     parser.add_argument("--sweep-id", default=None, help=argparse.SUPPRESS)  # the dashboard names its sweeps
+    parser.add_argument("--spec", default=None, help=argparse.SUPPRESS)  # the dashboard's SweepSpec as JSON
     parser.add_argument("--owner", default=None, help=argparse.SUPPRESS)  # the browser that started it
     parser.add_argument("--json", action="store_true", help="one JSON object per trial, then a final one")
     return parser  # fmt: skip
@@ -278,10 +279,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.resume:
             record = resume(store, args.resume)
         else:
-            spec = spec_from_args(args)
+            spec = SweepSpec.from_dict(json.loads(args.spec)) if args.spec else spec_from_args(args)
             record = start(spec, store, storage=args.storage, sweep_id=args.sweep_id, owner=args.owner)
     except (SweepSpecError, SweepError, StoreError) as exc:
         return fail(str(exc))
+    except json.JSONDecodeError as exc:
+        return fail(f"--spec is not JSON ({exc})")
     except KeyError as exc:  # no such sweep to resume
         return fail(exc.args[0])
     print(f"sweep {record.sweep_id}: {SweepSpec.from_dict(record.spec).describe()}", file=sys.stderr, flush=True)

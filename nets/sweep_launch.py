@@ -1,0 +1,70 @@
+"""Start a sweep as its own process, for the dashboard.
+
+A sweep started from the dashboard belongs to the server, not to a tab: it runs as
+`python -m nets.sweep` in a new session, so closing the tab (or restarting the server)
+does not stop it, and every tab follows it through the store. Its output goes to a log
+in the runs directory, whose last line explains a sweep that died before it began.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from nets.sweep import new_sweep_id
+from nets.sweep_spec import SweepSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+_launched: dict[str, subprocess.Popen] = {}  # this server's sweep processes, by sweep id
+_lock = threading.Lock()
+
+
+def log_path(runs_dir: Path, sweep_id: str) -> Path:
+    return Path(runs_dir) / "sweeps" / f"{sweep_id}.log"
+
+
+def launch(spec: SweepSpec, *, runs_dir: Path, owner: str | None = None, scheduler: str | None = None) -> str:
+    """Start a new sweep's driver process; returns the sweep id it will record itself under."""
+    sweep_id = new_sweep_id()
+    command = ["--spec", json.dumps(spec.to_dict()), "--sweep-id", sweep_id]
+    if owner:
+        command += ["--owner", owner]
+    return _start(sweep_id, command, runs_dir, scheduler)
+
+
+def launch_resume(sweep_id: str, *, runs_dir: Path, scheduler: str | None = None) -> str:
+    """Go on with an interrupted or stopped sweep, in a new driver process."""
+    return _start(sweep_id, ["--resume", sweep_id], runs_dir, scheduler)
+
+
+def _start(sweep_id: str, arguments: list[str], runs_dir: Path, scheduler: str | None) -> str:
+    log = log_path(runs_dir, sweep_id)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "nets.sweep", *arguments, "--runs-dir", str(runs_dir), "--json"]
+    if scheduler:
+        command += ["--scheduler", scheduler]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    with _lock:
+        _launched[sweep_id] = process
+    return sweep_id
+
+
+def launch_failure(runs_dir: Path, sweep_id: str) -> str | None:
+    """Why a sweep this server launched ended before recording itself (its log's last line),
+    or None while it starts or after it began."""
+    with _lock:
+        process = _launched.get(sweep_id)
+    if process is None or process.poll() is None:
+        return None
+    try:
+        lines = log_path(runs_dir, sweep_id).read_text(errors="replace").strip().splitlines()
+    except OSError:
+        lines = []
+    return lines[-1] if lines else f"the sweep's process ended with status {process.returncode}"
