@@ -1,0 +1,108 @@
+"""The Sweep page with AppTest on synthetic data: building a spec, a real sweep started from
+the page, its results and actions, and a sweep that belongs to another browser."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import streamlit as st
+from conftest import ROOT
+from streamlit.testing.v1 import AppTest
+
+from nets.store import RunStore
+from nets.sweep import start
+from nets.sweep_spec import Knob, SweepSpec
+
+
+@pytest.fixture(autouse=True)
+def _steady(steady_apptest):
+    """Every AppTest here runs like a live server past its first request (see conftest)."""
+
+
+@pytest.fixture
+def sweep_page(monkeypatch, synthetic_dir, tmp_path):
+    monkeypatch.setenv("MNIST_DIR", str(synthetic_dir))
+    monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
+    try:
+        at.run()
+        at.switch_page("pages/sweep.py")
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        yield at
+    finally:
+        st.cache_resource.clear()
+        st.cache_data.clear()
+
+
+def by_key(widgets, key: str):
+    return next(w for w in widgets if w.key == key)
+
+
+def test_the_form_explains_a_spec_it_cannot_start_and_describes_one_it_can(sweep_page):
+    at = sweep_page
+    assert any("New sweep" in e.label for e in at.expander)
+    by_key(at.selectbox, "sweep_sampler").set_value("grid").run()
+    warning = " ".join(w.value for w in at.warning)
+    assert "Not ready to start: the grid sampler needs a list of values for learning_rate" in warning
+    assert not [b for b in at.button if b.key == "sweep_start"]  # nothing to start
+    by_key(at.segmented_control, "sweep_mode_learning_rate").set_value("list").run()
+    by_key(at.multiselect, "sweep_list_learning_rate").set_value([1e-3, 1e-2]).run()
+    captions = " ".join(c.value for c in at.caption)
+    assert "learning_rate in {0.001, 0.01}; hidden_size in {64, 128, 256, 512}" in captions
+    assert "grid sampler, pruner asha, 8 trials" in captions and "About" in captions
+    assert [b for b in at.button if b.key == "sweep_start"]
+
+
+@pytest.mark.slow
+def test_a_sweep_started_on_the_page_runs_on_its_own_and_offers_its_best_trial(sweep_page, tmp_path):
+    at = sweep_page
+    by_key(at.segmented_control, "sweep_mode_learning_rate").set_value("fixed")
+    by_key(at.multiselect, "sweep_list_hidden_size").set_value([16, 32])
+    by_key(at.selectbox, "sweep_sampler").set_value("grid")
+    by_key(at.selectbox, "sweep_pruner").set_value("none")
+    by_key(at.number_input, "sweep_epochs").set_value(2)
+    at.run()
+    by_key(at.button, "sweep_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    store = RunStore(tmp_path / "runs")
+    deadline = time.monotonic() + 120
+    while not (store.sweeps() and store.sweeps()[0].status == "finished"):
+        assert time.monotonic() < deadline, "the sweep did not finish"
+        time.sleep(0.5)
+    sweep = store.sweeps()[0]
+    runs = store.runs(sweep=sweep.sweep_id)
+    assert sorted(r.config.hidden_size for r in runs) == [16, 32] and all(r.epochs_done == 2 for r in runs)
+    assert sweep.owner is not None  # this browser's: it may stop it
+    at.run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Trials done"] == "2 of 2" and metrics["Pruned"] == "0" and metrics["Running"] == "0"
+    best = max(runs, key=lambda r: (store.history(r.run_id)[-1].val_acc, -r.trial))
+    assert metrics["Best validation"] == f"{store.history(best.run_id)[-1].val_acc:.2%}"
+    assert any(f"The best trial: {best.trial} (run {best.run_id})" in s.value for s in at.subheader)
+    by_key(at.button, "sweep_use_best").click().run()
+    assert any(f"Run {best.run_id} is now the current model" in s.value for s in at.success)
+    by_key(at.button, "sweep_compare").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert by_key(at.selectbox, "compare_sweep").value == sweep.sweep_id
+    assert any("2 runs of 2" in c.value for c in at.caption)
+
+
+@pytest.mark.slow
+def test_a_sweep_of_another_browser_can_be_watched_but_not_stopped(sweep_page, tmp_path):
+    store = RunStore(tmp_path / "runs")
+    spec = SweepSpec(knobs=(Knob("hidden_size", choices=(16, 32)),), sampler="grid", pruner="none", trials=None,
+                     workers=1)  # fmt: skip
+    record = start(spec, store, owner="f" * 32)  # running: its driver (this process) is alive
+    at = sweep_page.run()
+    assert by_key(at.selectbox, "sweep_choice").value == record.sweep_id
+    assert not [b for b in at.button if b.key == "sweep_stop"]
+    assert any("Started in another browser: only that browser may stop it" in c.value for c in at.caption)
+    assert {m.label: m.value for m in at.metric}["Trials done"] == "0 of 2"
+    store.end_sweep(record.sweep_id, "stopped", "stopped on request")
+    at.run()
+    assert not [b for b in at.button if b.key == "sweep_resume"]  # nor resume it
