@@ -13,18 +13,19 @@ as one line, and nothing more is written for it.
 from __future__ import annotations
 
 import contextlib
-import math
 import sqlite3
 from collections.abc import Callable, Iterator
 
 from nets.config import TrainConfig
 from nets.data import Mnist
+from nets.health import EpochHealth
 from nets.optimizers import Optimizer, make_optimizer
+from nets.smoothing import TRACE_POINTS_PER_EPOCH, LossTrace
+from nets.stopping import StopRules
 from nets.store import END_STATUSES, RunStore, StoreError
 from nets.training import BatchProgress, EpochMetrics, TrainControl, TrainingDiverged, train
 from nets.two_layer_net import TwoLayerNet
 
-TRACE_POINTS_PER_EPOCH = 50  # the per-batch loss is averaged down to at most this many points an epoch
 RECORDING_ERRORS = (StoreError, OSError, sqlite3.Error)
 
 
@@ -35,8 +36,7 @@ class Recorder:
         self.store = store if run_id is not None else None
         self.run_id = run_id
         self.error = ""  # why recording stopped; empty while it works (or when not recording)
-        self._trace: list[tuple[float, float]] = []
-        self._bucket: list[float] = []
+        self._trace = LossTrace(TRACE_POINTS_PER_EPOCH)
 
     @property
     def recording(self) -> bool:
@@ -52,17 +52,10 @@ class Recorder:
 
     def on_batch(self, progress: BatchProgress) -> None:
         """Average the batch losses into at most TRACE_POINTS_PER_EPOCH points per epoch."""
-        if not math.isfinite(progress.loss):
-            return
-        self._bucket.append(progress.loss)
-        every = max(1, math.ceil(progress.batches / TRACE_POINTS_PER_EPOCH))
-        if progress.batch % every == 0 or progress.batch == progress.batches:
-            step = progress.epoch + progress.batch / progress.batches
-            self._trace.append((step, sum(self._bucket) / len(self._bucket)))
-            self._bucket.clear()
+        self._trace.add(progress.epoch, progress.batch, progress.batches, progress.loss)
 
     def epoch(self, metrics: EpochMetrics, net: TwoLayerNet, config: TrainConfig, optimizer: Optimizer) -> None:
-        trace, self._trace = self._trace, []
+        trace = self._trace.take()
         self._guard(lambda: self.store.record_epoch(self.run_id, metrics, net, config, optimizer.state(), trace))
 
     def status(self, status: str, message: str = "") -> None:
@@ -85,11 +78,13 @@ class Recorder:
         on_batch: Callable[[BatchProgress], None] | None = None,
         optimizer: Optimizer | None = None,
         start_epoch: int = 0,
+        on_health: Callable[[EpochHealth], None] | None = None,
+        stop_rules: StopRules | None = None,
     ) -> Iterator[EpochMetrics]:
         """`training.train`, each epoch committed before the next starts, the ending recorded.
 
-        Ends as finished, stopped (by `control`), diverged (re-raised), interrupted (Ctrl-C,
-        re-raised) or failed (re-raised).
+        Ends as finished, stopped (by `control` or a stop rule, whose message is kept),
+        diverged (re-raised), interrupted (Ctrl-C, re-raised) or failed (re-raised).
         """
         control = control or TrainControl()
         optimizer = optimizer or make_optimizer(config.optimizer, config.learning_rate, config.momentum,
@@ -103,7 +98,7 @@ class Recorder:
         self.status("running")
         try:
             for metrics in train(net, data, config, control=control, on_batch=batch, optimizer=optimizer,
-                                 start_epoch=start_epoch):  # fmt: skip
+                                 start_epoch=start_epoch, on_health=on_health, stop_rules=stop_rules):  # fmt: skip
                 self.epoch(metrics, net, config, optimizer)
                 yield metrics
         except TrainingDiverged as exc:
@@ -118,4 +113,4 @@ class Recorder:
         except BaseException as exc:
             self.status("failed", f"{type(exc).__name__}: {exc}".splitlines()[0])
             raise
-        self.status("stopped" if control.stopped else "finished")
+        self.status("stopped" if control.stopped else "finished", control.stop_message)

@@ -20,7 +20,9 @@ from nets.augment import random_shift
 from nets.config import TrainConfig
 from nets.data import Mnist
 from nets.evaluation import evaluate
+from nets.health import EpochHealth, HealthProbe, evaluate_watching_units, initial_weights
 from nets.optimizers import Optimizer, make_optimizer
+from nets.stopping import PATIENCE, TIME_BUDGET, StopDecision, StopRules, StopWatch
 from nets.two_layer_net import TwoLayerNet
 
 
@@ -81,12 +83,24 @@ class TrainingDiverged(RuntimeError):
 
 
 class TrainControl:
-    """Pause, resume and stop a training loop from another thread (between batches)."""
+    """Steer a training loop from another thread (the loop looks between batches): pause,
+    resume, stop, change the learning rate, train one more epoch and pause (step mode).
+
+    What the loop did with it is read back here: `stopped_by` (the stop rule that ended
+    the run, "" otherwise) and `lr_changes`, each (fractional epoch, new rate) at the batch
+    that first used it.
+    """
 
     def __init__(self):
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self._lock = threading.Lock()
+        self._new_rate: float | None = None
+        self._pause_after_epoch = False
+        self.stopped_by = ""
+        self.stop_message = ""
+        self.lr_changes: list[tuple[float, float]] = []
 
     def pause(self) -> None:
         self._running.clear()
@@ -94,9 +108,39 @@ class TrainControl:
     def resume(self) -> None:
         self._running.set()
 
-    def stop(self) -> None:
+    def stop(self, rule: str = "", message: str = "") -> None:
+        """Stop between batches; `rule` names the stop rule that asked (empty for a person)."""
+        if rule and not self._stop.is_set():
+            self.stopped_by, self.stop_message = rule, message
         self._stop.set()
         self._running.set()  # wake a paused loop so that it can end
+
+    def set_learning_rate(self, rate: float) -> None:
+        """Train with base rate `rate` from the next batch on (a schedule still applies on top)."""
+        if not (math.isfinite(rate) and rate > 0):
+            raise ValueError(f"learning rate must be a positive number (got {rate!r})")
+        with self._lock:
+            self._new_rate = float(rate)
+
+    def take_learning_rate(self) -> float | None:
+        """The loop's side: a new base rate asked for since the last batch, once."""
+        with self._lock:
+            rate, self._new_rate = self._new_rate, None
+            return rate
+
+    def step(self) -> None:
+        """Train until the end of the current epoch (or the next one, when paused between
+        epochs), then pause."""
+        with self._lock:
+            self._pause_after_epoch = True
+        self.resume()
+
+    def epoch_ended(self) -> None:
+        """The loop's side: an epoch just finished; pause here if a step asked for it."""
+        with self._lock:
+            pause, self._pause_after_epoch = self._pause_after_epoch, False
+        if pause:
+            self.pause()
 
     @property
     def paused(self) -> bool:
@@ -112,16 +156,18 @@ class TrainControl:
         return self._stop.is_set()
 
 
-def learning_rate_at(config: TrainConfig, epoch: int) -> float:
-    """The learning rate for a 0-based epoch.
+def learning_rate_at(config: TrainConfig, epoch: int, base: float | None = None) -> float:
+    """The learning rate for a 0-based epoch, from `base` (default config.learning_rate;
+    another one after a change made while the run trains).
 
-    1. constant: config.learning_rate throughout.
-    2. cosine: from config.learning_rate at epoch 0 down along half a cosine, reaching
+    1. constant: the base rate throughout.
+    2. cosine: from the base rate at epoch 0 down along half a cosine, reaching
        lr / (2 * epochs) ... 0 in the last epoch, never exactly 0 while training.
     """
+    base = config.learning_rate if base is None else base
     if config.lr_schedule == "cosine":
-        return config.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
-    return config.learning_rate
+        return base * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
+    return base
 
 
 def batch_slices(n: int, batch_size: int, rng: np.random.Generator | None) -> Iterator[np.ndarray | slice]:
@@ -154,12 +200,19 @@ def train(
     on_batch: Callable[[BatchProgress], None] | None = None,
     optimizer: Optimizer | None = None,
     start_epoch: int = 0,
+    on_health: Callable[[EpochHealth], None] | None = None,
+    stop_rules: StopRules | None = None,
 ) -> Iterator[EpochMetrics]:
     """Train `net` in place, yielding an EpochMetrics after each epoch.
 
     Stops early, without a record for the unfinished epoch, when `control.stop()` is
     called. Raises TrainingDiverged when the loss or the weights stop being finite; the
     net is then put back to its weights after the last finished epoch.
+
+    With `on_health`, each epoch's EpochHealth is handed to it just before the epoch's
+    record is yielded. With `stop_rules`, a rule may end the run after an epoch (the time
+    budget also inside one); `control.stopped_by` then names it, and early stopping puts
+    the net and the optimiser back to the best epoch's state.
 
     To continue a run, pass the net with its weights after `start_epoch` epochs and the
     optimiser with its state (`make_optimizer` + `load_state`); the epochs from there on
@@ -174,25 +227,37 @@ def train(
         optimizer = make_optimizer(config.optimizer, config.learning_rate, config.momentum, config.weight_decay)
     batches = math.ceil(rows / config.batch_size)
     last_good = net.copy_params()
+    probe = HealthProbe(initial_weights(config), batches) if on_health else None
+    watch = StopWatch(stop_rules) if stop_rules is not None and stop_rules.any else None
+    base_rate = config.learning_rate
 
     for epoch in range(start_epoch, config.epochs):
         # One generator per epoch drives everything random after init (the permutation and
         # the shifts), so an epoch is the same whether the run was continued or not.
         rng = np.random.default_rng([config.seed, 1, epoch])
-        optimizer.learning_rate = learning_rate_at(config, epoch)
+        optimizer.learning_rate = learning_rate_at(config, epoch, base_rate)
         loss_sum, correct, seconds, done = 0.0, 0, 0.0, 0
         order = batch_slices(rows, config.batch_size, rng if config.shuffle else None)
         for batch, index in enumerate(order, start=1):
             if control.wait():
                 return
+            if (rate := control.take_learning_rate()) is not None:
+                base_rate = rate
+                optimizer.learning_rate = learning_rate_at(config, epoch, base_rate)
+                control.lr_changes.append((epoch + (batch - 1) / batches, rate))
             started = time.perf_counter()
             xb, yb = x[index], y[index]
             if config.augment_shift:
                 xb = random_shift(xb, config.augment_shift, rng)
+            sampled = probe is not None and probe.sampled(batch)
             with np.errstate(over="ignore", invalid="ignore"):  # a diverging step is caught below
                 loss, batch_correct, grads = net.loss_and_gradient(xb, yb)
                 if math.isfinite(loss):
+                    if sampled:
+                        probe.before_update(net.params, grads)
                     optimizer.update(net.params, grads)
+                    if sampled:
+                        probe.after_update(net.params)
             if not math.isfinite(loss):
                 net.set_params(last_good)
                 raise TrainingDiverged(_diverged_message(loss, epoch, batch, optimizer.learning_rate), epoch)
@@ -202,10 +267,17 @@ def train(
             done += len(yb)
             if on_batch:
                 on_batch(BatchProgress(epoch, batch, batches, loss, done, seconds))
+            if watch is not None and batch < batches and watch.over_budget(seconds):
+                decision = StopDecision(TIME_BUDGET, epoch)
+                control.stop(decision.rule, decision.message(watch.rules))
+                return
 
         started = time.perf_counter()
         with np.errstate(over="ignore", invalid="ignore"):
-            val = evaluate(net, data.x_val, data.y_val)
+            if probe is not None:
+                val, units, units_seconds = evaluate_watching_units(net, data.x_val, data.y_val)
+            else:
+                val = evaluate(net, data.x_val, data.y_val)
             test = evaluate(net, data.x_test, data.y_test)
         eval_seconds = time.perf_counter() - started
         if not (math.isfinite(val.loss) and net.params_finite()):
@@ -220,7 +292,7 @@ def train(
                 epoch,
             )
         last_good = net.copy_params()
-        yield EpochMetrics(
+        metrics = EpochMetrics(
             epoch=epoch,
             epochs=config.epochs,
             train_loss=loss_sum / rows,
@@ -235,6 +307,19 @@ def train(
             eval_seconds=eval_seconds,
             samples_per_sec=rows / seconds if seconds > 0 else float("inf"),
         )
+        if probe is not None:
+            on_health(probe.finish(epoch, net.params, units, net.activation, units_seconds))
+        decision = None
+        if watch is not None:
+            decision = watch.after_epoch(metrics, lambda good=last_good: good, optimizer.state)
+        control.epoch_ended()
+        yield metrics
+        if decision is not None:  # at the planned end too: early stopping still keeps the best weights
+            if decision.rule == PATIENCE:
+                net.set_params(watch.best_params)
+                optimizer.load_state(watch.best_state)
+            control.stop(decision.rule, decision.message(watch.rules))
+            return
 
 
 def _diverged_message(loss: float, epoch: int, batch: int, learning_rate: float) -> str:
