@@ -65,7 +65,7 @@ def diagram_figure(x: np.ndarray, whole: Reading, now: Reading, units: Sequence[
     for i, y in enumerate(unit_y):
         for c in range(classes):
             s = shares[i, c] / peak
-            if abs(s) >= 0.04:
+            if abs(s) >= 0.08:
                 (ups if s > 0 else downs).append((1.0, y, 2.0, c, abs(s)))
     _links(fig, downs, AGAINST, "against")
     _links(fig, ups, FOR, "for")
@@ -75,7 +75,7 @@ def diagram_figure(x: np.ndarray, whole: Reading, now: Reading, units: Sequence[
     colors = [OFF if u in off else FOR if t > 0 else AGAINST for u, t in zip(units, toward, strict=True)]
     fig.add_trace(
         go.Scatter(
-            x=[1] * n, y=unit_y, mode="markers+text", customdata=units,
+            x=[1] * n, y=unit_y.tolist(), mode="markers+text", customdata=units,
             marker=dict(size=[24 if u == selected else 18 for u in units], color=colors,
                         line=dict(color=["black" if u == selected else "white" for u in units], width=2),
                         symbol=["x" if u in off else "circle" for u in units]),
@@ -109,7 +109,7 @@ def diagram_figure(x: np.ndarray, whole: Reading, now: Reading, units: Sequence[
     return fig
 
 
-def unit_weights_figure(W1: np.ndarray, units: Sequence[int], captions: Sequence[str], columns: int = 6) -> go.Figure:
+def unit_weights_figure(W1: np.ndarray, units: Sequence[int], captions: Sequence[str], columns: int = 3) -> go.Figure:
     """The first-layer weights of `units` as 28x28 images (red excites, blue inhibits, each
     unit scaled to its own range), captioned; click one to pick its unit."""
     units = list(units)
@@ -138,7 +138,7 @@ def unit_weights_figure(W1: np.ndarray, units: Sequence[int], captions: Sequence
     rows = cells[-1][0] + 1
     fig.update_yaxes(range=[rows * pitch - 0.5, -0.5], visible=False, scaleanchor="x", fixedrange=True)
     fig.update_xaxes(range=[-0.5, columns * pitch - gap - 0.5], visible=False, fixedrange=True)
-    fig.update_layout(margin=dict(l=0, r=0, t=0, b=0), height=20 + 95 * rows, plot_bgcolor="white", dragmode=False)
+    fig.update_layout(margin=dict(l=0, r=0, t=0, b=0), height=30 + 125 * rows, plot_bgcolor="white", dragmode=False)
     return fig
 
 
@@ -172,9 +172,9 @@ def map_figure(
             hovertemplate="%{text}<extra></extra>",
         )
     )  # fmt: skip
-    if star is not None:
+    if star is not None:  # WebGL too: an SVG trace would be drawn under the WebGL dots
         fig.add_trace(
-            go.Scatter(
+            go.Scattergl(
                 x=[float(star[0])], y=[float(star[1])], mode="markers", name=star_text or "your digit",
                 marker=dict(size=22, symbol="star", color="gold", line=dict(color="black", width=1.5)),
                 hovertemplate=f"{star_text or 'your digit'}<extra></extra>",
@@ -205,7 +205,7 @@ def reliability_figure(r: Reliability) -> go.Figure:
         go.Scatter(x=r.confidence[filled], y=r.confidence[filled], mode="markers", name="mean confidence",
                    marker=dict(color=FOR, size=7, symbol="diamond"), hoverinfo="skip")
     )  # fmt: skip
-    fig.update_xaxes(range=[0, 1], tickformat=".0%", title="confidence (probability of the answer)")
+    fig.update_xaxes(range=[0, 1], tickformat=".0%", title="confidence")
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title="fraction right")
     fig.update_layout(title=f"Reliability (ECE {r.ece:.2%})", **{**LAYOUT, "height": 360})
     return fig
@@ -221,7 +221,7 @@ def confidence_histogram_figure(h: ConfidenceHistograms) -> go.Figure:
                              hovertemplate=f"{name}: %{{y:,}} at %{{x:.0%}}<extra></extra>"))  # fmt: skip
     fig.update_xaxes(range=[0, 1], tickformat=".0%", title="confidence")
     fig.update_yaxes(type="log", title="digits")
-    fig.update_layout(title="Confidence of right and wrong answers", barmode="overlay", **{**LAYOUT, "height": 360})
+    fig.update_layout(title="Right and wrong, by confidence", barmode="overlay", **{**LAYOUT, "height": 360})
     return fig
 
 

@@ -46,11 +46,11 @@ hidden_size = params["W1"].shape[1]
 drawn = app_state.drawn_input()
 has_drawing = drawn is not None and not drawn.empty
 app_state.inside_defaults("draw" if has_drawing else "test", app_state.mis_selected() or 0)
-s1, s2, s3 = st.columns([1.3, 1, 0.6], vertical_alignment="bottom")
-source = s1.segmented_control("Digit", list(SOURCES), key="inside_source", format_func=SOURCES.get) or "test"
-index = int(s2.number_input("Test digit #", 0, len(data.x_test) - 1, key="inside_test_index", step=1))
-s3.button("Random", key="inside_random", on_click=app_state.study_test_digit,
-          args=(int(np.random.default_rng().integers(len(data.x_test))),))  # fmt: skip
+with st.container(horizontal=True, gap="medium", vertical_alignment="bottom"):
+    source = st.segmented_control("Digit", list(SOURCES), key="inside_source", format_func=SOURCES.get) or "test"
+    index = int(st.number_input("Test digit #", 0, len(data.x_test) - 1, key="inside_test_index", step=1, width=150))
+    st.button("Random", key="inside_random", on_click=app_state.study_test_digit,
+              args=(int(np.random.default_rng().integers(len(data.x_test))),))  # fmt: skip
 truth = None
 if source == "draw" and has_drawing:
     x, origin = drawn.x, app_state.draw_source()
