@@ -26,8 +26,9 @@ from nets.data import DataError, load_mnist
 from nets.jobs import JobError, continue_plan
 from nets.optimizers import make_optimizer
 from nets.recorder import Recorder
+from nets.stopping import PATIENCE, StopRules
 from nets.store import RunStore, StoreError
-from nets.training import EpochMetrics, TrainingDiverged, check_fits
+from nets.training import EpochMetrics, TrainControl, TrainingDiverged, check_fits
 from nets.two_layer_net import TwoLayerNet
 
 PROG = "python -m nets.train"
@@ -93,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tag", action="append", default=[], metavar="TAG", help="a tag for the run (repeatable)")
     r.add_argument("--notes", help="free text kept with the run")
     r.add_argument("--resume", type=int, metavar="RUN_ID", help="continue this recorded run for --epochs N more epochs")
+    s = p.add_argument_group("stop rules (the final --json object says which one stopped the run: stopped_by)")
+    s.add_argument(
+        "--patience",
+        type=int,
+        metavar="N",
+        help="stop after N epochs without a better validation loss, keeping the best epoch's weights",
+    )
+    s.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop after this many seconds of training")
+    s.add_argument("--target-val-acc", type=float, metavar="X", help="stop once the validation accuracy reaches X")
     return p
 
 
@@ -177,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:
             parser.error(str(exc))
 
+    try:
+        rules = StopRules(patience=args.patience, time_budget=args.time_budget, target_val_acc=args.target_val_acc)
+    except ValueError as exc:
+        parser.error(str(exc))
+
     if args.save and (why := save_problem(args.save)):
         fail(why)  # before the data and the training: a run must not be lost to a typo in the path
 
@@ -203,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         net, history = TwoLayerNet.from_config(config), []
         recorder = new_recorder(args, config)
-    return train_and_report(parser, args, data, config, net, optimizer, history, recorder)
+    return train_and_report(parser, args, data, config, net, optimizer, history, recorder, rules)
 
 
 def new_recorder(args: argparse.Namespace, config: TrainConfig) -> Recorder:
@@ -221,9 +236,11 @@ def new_recorder(args: argparse.Namespace, config: TrainConfig) -> Recorder:
     return Recorder(store, run_id)
 
 
-def train_and_report(parser, args, data, config, net, optimizer, history, recorder: Recorder) -> int:
-    """Train from `len(history)` epochs on, print each epoch, the summary, and the exit status."""
+def train_and_report(parser, args, data, config, net, optimizer, history, recorder: Recorder, rules=None) -> int:
+    """Train from `len(history)` epochs on, print each epoch (with its health), the summary,
+    and the exit status."""
     status, message = 0, ""
+    control, health, start = TrainControl(), [], len(history)
     told = []  # the recording failure, once printed
 
     def tell_recording_error() -> None:
@@ -232,9 +249,11 @@ def train_and_report(parser, args, data, config, net, optimizer, history, record
             told.append(recorder.error)
 
     try:
-        for metrics in recorder.train(net, data, config, optimizer=optimizer, start_epoch=len(history)):
+        for metrics in recorder.train(net, data, config, optimizer=optimizer, start_epoch=len(history),
+                                      control=control, on_health=health.append, stop_rules=rules):  # fmt: skip
             history.append(metrics)
-            print(json.dumps(metrics.to_dict()) if args.json else format_epoch(metrics), flush=True)
+            line = json.dumps({**metrics.to_dict(), "health": health[-1].to_dict()}) if args.json else None
+            print(line or format_epoch(metrics), flush=True)
             tell_recording_error()
     except TrainingDiverged as exc:
         status, message = 1, f"training diverged: {exc}"
@@ -244,14 +263,17 @@ def train_and_report(parser, args, data, config, net, optimizer, history, record
         recorder.status("interrupted", "stopped by Ctrl-C")
         status, message = 130, f"interrupted after {len(history)} epochs"
 
+    if control.stop_message and not message:
+        print(f"{parser.prog}: {control.stop_message}", file=sys.stderr)
     if message:
         print(f"{parser.prog}: {message}", file=sys.stderr)
     tell_recording_error()
-    summarise(history, len(data.y_test), args.json, recorder.run_id)
+    kept = kept_epochs(history, control, start)
+    summarise(history, len(data.y_test), args.json, recorder.run_id, control.stopped_by or None, kept)
     if args.save:
-        meta = {"epochs_trained": len(history), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        meta = {"epochs_trained": kept, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
         if history:
-            meta.update(test_acc=history[-1].test_acc, val_acc=history[-1].val_acc)
+            meta.update(test_acc=history[kept - 1].test_acc, val_acc=history[kept - 1].val_acc)
         try:
             save_model(args.save, net, config, meta)  # exactly that path, through a temporary file
         except OSError as exc:
@@ -261,10 +283,23 @@ def train_and_report(parser, args, data, config, net, optimizer, history, record
     return status
 
 
-def summarise(history: list[EpochMetrics], test_size: int, as_json: bool, run_id: int | None = None) -> None:
+def kept_epochs(history: list[EpochMetrics], control: TrainControl, start: int = 0) -> int:
+    """Epochs behind the net's weights now: early stopping put back the best epoch's
+    (the first best of the epochs trained from `start`, as the StopWatch keeps it)."""
+    if control.stopped_by == PATIENCE and history[start:]:
+        best = min(history[start:], key=lambda m: m.val_loss)
+        return best.epoch + 1
+    return len(history)
+
+
+def summarise(history: list[EpochMetrics], test_size: int, as_json: bool, run_id: int | None = None,
+              stopped_by: str | None = None, kept: int | None = None) -> None:  # fmt: skip
+    """The last lines: the kept weights' results (after early stopping, the best epoch's)."""
     if not history:
+        if as_json and stopped_by:
+            print(json.dumps({"final": True, "epochs": 0, "stopped_by": stopped_by, "run_id": run_id}))
         return
-    last = history[-1]
+    last = history[(kept or len(history)) - 1]
     seconds_per_epoch = sum(m.seconds for m in history) / len(history)
     if as_json:
         final = {
@@ -274,6 +309,8 @@ def summarise(history: list[EpochMetrics], test_size: int, as_json: bool, run_id
             "misclassified": last.test_errors,
             "seconds_per_epoch": seconds_per_epoch,
             "run_id": run_id,  # None when the run was not recorded
+            "stopped_by": stopped_by,  # patience | time_budget | target_val_acc, None when it ran its epochs
+            "best_epoch": kept if stopped_by == PATIENCE else None,  # the 1-based epoch whose weights were kept
         }
         print(json.dumps(final))
     else:

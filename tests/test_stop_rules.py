@@ -3,7 +3,10 @@ step mode: in the engine, with constructed histories and tiny runs."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
+import json
 
 import numpy as np
 import pytest
@@ -11,6 +14,7 @@ import pytest
 from nets.config import TrainConfig
 from nets.optimizers import SGD
 from nets.stopping import PATIENCE, TARGET_VAL_ACC, TIME_BUDGET, StopRules, StopWatch
+from nets.train import main as train_main
 from nets.training import EpochMetrics, TrainControl, learning_rate_at, train
 from nets.two_layer_net import TwoLayerNet
 
@@ -137,3 +141,39 @@ def test_step_trains_one_epoch_then_pauses(tiny_data):
     assert next(loop).epoch == 0 and control.paused
     control.resume()
     assert [m.epoch for m in loop] == [1, 2]
+
+
+def cli_json(*args) -> tuple[int, list[dict], str]:
+    """python -m nets.train in this process: (status, JSON objects printed, stderr)."""
+    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()) as err:
+        try:
+            status = train_main([str(a) for a in args])
+        except SystemExit as exc:
+            status = exc.code
+    return status, [json.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")], err.getvalue()
+
+
+QUICK = ("--hidden", 16, "--batch-size", 100, "--epochs", 4, "--no-record", "--json")
+
+
+def test_cli_target_accuracy_says_stopped_by_and_prints_health_each_epoch(synthetic_dir):
+    status, objects, err = cli_json("--data-dir", synthetic_dir, *QUICK, "--target-val-acc", 0.01)
+    assert status == 0, err
+    *epochs, final = objects
+    assert len(epochs) == 1 and final["stopped_by"] == "target_val_acc" and final["epochs"] == 1
+    health = epochs[0]["health"]
+    assert health["epoch"] == 0 and set(health["grad_rms"]) == {"W1", "W2"} and 0 <= health["dead_share"] <= 1
+    assert len(health["histograms"]["W1"]["counts"]) == 40
+    assert "target validation accuracy" in err
+
+
+def test_cli_runs_all_epochs_without_a_rule_and_refuses_bad_rules(synthetic_dir):
+    status, objects, _ = cli_json("--data-dir", synthetic_dir, *QUICK)
+    assert status == 0 and objects[-1]["stopped_by"] is None and objects[-1]["epochs"] == 4
+    status, objects, err = cli_json("--data-dir", synthetic_dir, *QUICK, "--patience", 0)
+    assert status == 2 and objects == [] and len(err.strip().splitlines()) == 1 and "patience" in err
+
+
+def test_cli_time_budget_can_end_a_run_inside_its_first_epoch(synthetic_dir):
+    status, objects, _ = cli_json("--data-dir", synthetic_dir, *QUICK, "--batch-size", 10, "--time-budget", 1e-9)
+    assert status == 0 and objects == [{"final": True, "epochs": 0, "stopped_by": "time_budget", "run_id": None}]
