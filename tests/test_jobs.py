@@ -172,11 +172,17 @@ def test_live_model_views_have_stable_choices_and_fresh_keys(tiny_data, registry
     run_id = ws.start(tiny_data, SLOW)
     assert ws.model_choices()[0] == run_id  # the live run first, to watch it learn
     first = ws.model(run_id)
-    assert first.live and first.choice == run_id
-    wait_until(lambda: ws.model(run_id).key != first.key)  # newer weights: a new key, the same choice
+    assert first.live and first.choice == run_id and first.key[:2] == ("live", run_id)
+    wait_until(lambda: ws.model(run_id).key != first.key)
+    later = ws.model(run_id)
+    # Newer weights: a new version of the same model (results cached by key are redone), and
+    # the same choice, so a selector holding the run stays on it from epoch to epoch.
+    assert later.key[:2] == first.key[:2] and later.key[2] > first.key[2]
+    assert later.choice == first.choice == run_id and ws.model_choices()[0] == run_id
     ws.stop()
     ended = ws.model(run_id)
-    assert ended.key == ("run", run_id, len(ws.run(run_id).history())) or ended.key[0] == "run"
+    assert not ended.live and ended.choice == run_id
+    assert ended.key == ("run", run_id, ws.run(run_id).record.weights_epochs) and ended.epochs >= 1
 
 
 def test_uploaded_model_becomes_current_and_can_be_chosen(tiny_data, registry):

@@ -2,54 +2,39 @@
 
 import gzip
 import re
-import threading
 import time
 
+import numpy as np
 import pytest
-import streamlit as st
-from conftest import ROOT, synthetic_idx_files
+from conftest import ROOT, synthetic_idx_files, training_threads
 from streamlit.testing.v1 import AppTest
 
 from nets.checkpoint import model_bytes
 from nets.config import TrainConfig
+from nets.data import load_mnist
+from nets.store import RunStore
 from nets.two_layer_net import TwoLayerNet
 
-PAGES = ["pages/home.py", "pages/train.py", "pages/misclassified.py", "pages/draw.py", "pages/compare.py"]
-
-
-@pytest.fixture(autouse=True)
-def _steady(steady_apptest):
-    """Every AppTest here runs like a live server past its first request (see conftest)."""
-
-
-def training_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "training-job" and t.is_alive()]
-
-
-def stop_server_jobs() -> None:
-    """What a server does when it stops: every live training stops (recorded as interrupted)."""
-    import app_state
-
-    if training_threads():
-        app_state.registry().shutdown()
+# Every page file: a new page is smoke-tested without anyone remembering to list it here.
+PAGES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))
 
 
 @pytest.fixture
-def app(monkeypatch, synthetic_dir, tmp_path):
+def app(monkeypatch, synthetic_dir, tmp_path, new_app):
     """A fresh app on the synthetic data and an empty store; afterwards its trainings stop."""
     monkeypatch.setenv("MNIST_DIR", str(synthetic_dir))
     monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
-    at.run()
-    yield at
-    stop_server_jobs()
-    st.cache_resource.clear()
-    deadline = time.monotonic() + 5
-    while training_threads() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert training_threads() == []
+    return new_app()
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """No MNIST anywhere and no mirror that answers (refused at once)."""
+    monkeypatch.delenv("MNIST_DIR", raising=False)
+    monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MNIST_MIRRORS", "http://127.0.0.1:9/")
+    return tmp_path / "cache"
 
 
 def page(at: AppTest, path: str) -> AppTest:
@@ -72,10 +57,18 @@ def texts(elements) -> str:
     return " | ".join(str(e.value) for e in elements)
 
 
+def test_the_smoke_list_is_every_page_of_the_navigation():
+    """app_state.pages() routes over exactly the files in pages/ (read from its source:
+    st.Page needs a running script)."""
+    navigation = re.findall(r'st\.Page\("([^"]+)"', (ROOT / "app_state.py").read_text())
+    assert sorted(navigation) == PAGES and len(PAGES) >= 5
+
+
 @pytest.mark.parametrize("path", PAGES)
 def test_every_page_renders_without_exception(app, path):
     page(app, path)
     assert not app.error
+    assert app.title[0].value  # the page itself drew, not only the frame
 
 
 def test_home_shows_the_data(app):
@@ -103,7 +96,6 @@ def test_start_trains_a_run_to_the_end(app):
     page(app, "pages/train.py")
     app.number_input(key="train_epochs").set_value(2).run()
     app.button(key="train_start").click().run()
-    assert app.button(key="train_stop").disabled is False or "finished" in texts(app.success)
     run_until(app, lambda a: "run 1 finished after 2 epochs" in texts(a.success))
     table = app.dataframe[0].value
     assert list(table["status"]) == ["finished"] and list(table["epochs"]) == ["2/2"]
@@ -118,6 +110,7 @@ def test_start_twice_is_refused_while_training(app):
     app.select_slider(key="train_batch").set_value(1).run()
     app.button(key="train_start").click().run()
     assert app.button(key="train_start").disabled  # no second start while one trains
+    assert not app.button(key="train_pause").disabled and not app.button(key="train_stop").disabled
     assert len(training_threads()) == 1
     # The sidebar follows the run elsewhere; on the Train page it leaves that to the live view.
     assert "**Training** · run 1: live on this page" in texts(app.sidebar.caption)
@@ -164,27 +157,42 @@ def test_model_upload_good_and_bad(app):
     assert "**Model** · mine, chosen by you" in texts(app.sidebar.caption)  # the frame knows in the same run
 
 
-def test_query_parameters_set_the_controls(monkeypatch, synthetic_dir):
+def test_load_its_settings_puts_a_runs_settings_into_the_controls_snapped_to_their_scales(app):
+    """An uploaded model trained with values the controls do not offer: each control takes
+    the nearest value it has (on a log scale), the epochs their cap; the rest as they were."""
+    page(app, "pages/train.py")
+    odd = TrainConfig(hidden_size=90, learning_rate=0.003, batch_size=60, weight_decay=3e-4, epochs=300,
+                      optimizer="momentum", momentum=0.995, activation="tanh", seed=7)  # fmt: skip
+    upload = model_bytes(TwoLayerNet.from_config(odd), odd, {"test_acc": 0.5})
+    app.file_uploader(key="train_model_upload").set_value(("odd.npz", upload, "application/octet-stream")).run()
+    app.session_state["train_runs_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    app.run()
+    app.button(key="train_load_settings").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.select_slider(key="train_hidden").value == 100
+    assert app.select_slider(key="train_lr").value == 0.002
+    assert app.select_slider(key="train_batch").value == 64
+    assert app.select_slider(key="train_decay").value == 5e-4
+    assert app.number_input(key="train_epochs").value == 200
+    assert app.slider(key="train_momentum").value == 0.99
+    assert app.selectbox(key="train_optimizer").value == "momentum"
+    assert app.selectbox(key="train_activation").value == "tanh"
+    assert app.number_input(key="train_seed").value == 7
+    assert not app.error and not app.button(key="train_start").disabled  # settings that can run as they are
+
+
+def test_query_parameters_set_the_controls(monkeypatch, synthetic_dir, new_app):
     monkeypatch.setenv("MNIST_DIR", str(synthetic_dir))
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
     # Values that are each widget's first option or minimum, but not the fast preset's.
-    at.query_params.update({"train_hidden": "16", "train_optimizer": "sgd", "train_epochs": "1"})
-    at.run()
+    at = new_app({"train_hidden": "16", "train_optimizer": "sgd", "train_epochs": "1"})
     page(at, "pages/train.py")
     assert at.select_slider(key="train_hidden").value == 16
     assert at.selectbox(key="train_optimizer").value == "sgd"
     assert at.number_input(key="train_epochs").value == 1
-    st.cache_resource.clear()
 
 
-def test_missing_data_offers_an_upload_that_installs_the_files(monkeypatch, tmp_path):
-    monkeypatch.delenv("MNIST_DIR", raising=False)
-    monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("MNIST_MIRRORS", "http://127.0.0.1:9/")  # refused at once: "offline"
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
-    at.run()
+def test_missing_data_offers_an_upload_that_installs_the_files(offline, new_app):
+    at = new_app()
     assert not at.exception
     assert "MNIST is not available: could not download train-images-idx3-ubyte" in texts(at.error)
     page(at, "pages/home.py")  # every page offers the same setup while data is missing
@@ -195,22 +203,15 @@ def test_missing_data_offers_an_upload_that_installs_the_files(monkeypatch, tmp_
     at.button[0].click().run()
     assert not at.exception
     assert {m.label: m.value for m in at.metric}["Training images"] == "100"
-    st.cache_resource.clear()
 
 
-def test_a_bad_upload_caches_nothing(monkeypatch, tmp_path):
-    monkeypatch.delenv("MNIST_DIR", raising=False)
-    monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("MNIST_MIRRORS", "http://127.0.0.1:9/")
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
-    at.run()
+def test_a_bad_upload_caches_nothing(offline, new_app):
+    at = new_app()
     page(at, "pages/train.py")
     at.file_uploader(key="home_data_upload").set_value(("t10k-labels-idx1-ubyte", b"\x00\x00\x08\x03", "x")).run()
     at.button[0].click().run()
     assert "t10k-labels-idx1-ubyte: only 4 bytes, too short for an IDX labels header" in texts(at.error)
-    assert not (tmp_path / "cache" / "t10k-labels-idx1-ubyte").exists()
-    st.cache_resource.clear()
+    assert not (offline / "t10k-labels-idx1-ubyte").exists()
 
 
 def trained(app: AppTest) -> AppTest:
@@ -231,16 +232,21 @@ def test_misclassified_before_any_training_uses_the_shipped_model(app):
     )
 
 
-def test_misclassified_page_filters_sorts_and_details(app):
+def test_misclassified_page_filters_sorts_and_details(app, synthetic_dir, tmp_path):
     page(trained(app), "pages/misclassified.py")
+    # The truth, computed here from the run's stored weights: which test digits it gets wrong.
+    data = load_mnist(synthetic_dir)
+    predicted = RunStore(tmp_path / "runs").load(1).net.predict(data.x_test).argmax(axis=1)
+    wrong = predicted != data.y_test
     metrics = {m.label: m.value for m in app.metric}
-    assert metrics["Model"] == "run 1" and metrics["Test accuracy"].endswith("%")
+    assert metrics["Model"] == "run 1" and metrics["Test accuracy"] == f"{1 - wrong.mean():.2%}"
     errors = int(metrics["Misclassified"].split(" of ")[0])
-    assert f"{errors:,} digits; showing" in texts(app.caption) or errors == 0
+    assert errors == wrong.sum() > 0 and f"{errors:,} digits; showing" in texts(app.caption)
     app.selectbox(key="mis_sort").set_value("confidence").run()
-    app.selectbox(key="mis_true").set_value(3).run()
+    true = int(np.bincount(data.y_test[wrong]).argmax())  # the digit it gets wrong most often
+    app.selectbox(key="mis_true").set_value(true).run()
     shown = int(texts(app.caption).split(" digits; showing")[0].split(" | ")[-1].replace(",", ""))
-    assert shown <= errors
+    assert shown == (wrong & (data.y_test == true)).sum() > 0  # exactly the mistakes on that digit
     app.segmented_control(key="mis_show").set_value("unsure").run()
     assert app.selectbox(key="mis_pred").disabled
     app.session_state["mis_selected"] = 5
@@ -305,6 +311,13 @@ def test_draw_reads_an_injected_drawing_and_keeps_it(app):
     assert guess(app) is None and "Draw a digit" in texts(app.info)
 
 
+def live_epochs(at: AppTest) -> int:
+    """The epochs behind the live weights the Draw page reads with, from its caption."""
+    found = re.search(r"run 1, live: weights after (\d+) of 200 epochs", texts(at.caption))
+    assert found, texts(at.caption)
+    return int(found.group(1))
+
+
 def test_draw_rescores_on_the_live_weights_of_a_training_run(app):
     page(app, "pages/train.py")
     app.number_input(key="train_epochs").set_value(200).run()
@@ -315,10 +328,12 @@ def test_draw_rescores_on_the_live_weights_of_a_training_run(app):
     assert app.selectbox(key="draw_model").value == 1  # the live run is offered first, by its run id
     app.session_state["draw_canvas_0"] = canvas_value(one)
     app.run()
-    assert "run 1, live:" in texts(app.caption)
-    first = bar_heights(app, "draw_probs")
-    time.sleep(1.5)
-    run_until(app, lambda a: bar_heights(a, "draw_probs") != first)  # newer weights, new reading
+    first, first_epochs = bar_heights(app, "draw_probs"), live_epochs(app)
+    # Newer weights, a new reading, and the selector still on the run: its choice is the run,
+    # whatever the weights' version (a choice that changed each epoch froze the selector).
+    run_until(app, lambda a: live_epochs(a) > first_epochs and bar_heights(a, "draw_probs") != first)
+    assert app.selectbox(key="draw_model").value == 1
+    assert app.selectbox(key="draw_model").options[0] == "run 1 (training now, live)"
     app.switch_page("pages/train.py")
     app.run()
     app.button(key="train_stop").click().run()
