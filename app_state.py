@@ -44,6 +44,7 @@ from nets.estimate import EpochEstimate, from_history, measure, same_cost
 from nets.evaluation import evaluate
 from nets.inside import TestSetInside, through
 from nets.jobs import JobRegistry
+from nets.photo import PhotoError, read_photo
 from nets.preprocess import nearest, squared_norms, typical_stroke_widths
 from nets.projection import Projection, pca
 from nets.robustness import SPOILERS, Curve, accuracy_curve, sample
@@ -321,6 +322,27 @@ def remember_drawing(json_data: dict | None, processed) -> None:
         return
     st.session_state["draw_input"] = processed
     st.session_state["draw_source"] = ("drawing",)
+
+
+def take_photo_upload() -> None:
+    """The photo uploader's callback: read the photo as MNIST made its digits into the net's
+    input, or keep one line saying why not."""
+    upload = st.session_state.get("draw_photo")
+    if upload is None:
+        return
+    try:
+        processed = read_photo(upload.getvalue(), upload.name)
+    except PhotoError as exc:
+        st.session_state["draw_photo_message"] = f"Not read: {exc}."
+        return
+    if processed.empty:
+        st.session_state["draw_photo_message"] = f"No digit found in {upload.name}: the ink and the paper look alike."
+        return
+    load_draw_input(processed, ("photo", upload.name))
+
+
+def pop_photo_message() -> str | None:
+    return st.session_state.pop("draw_photo_message", None)
 
 
 def draw_source() -> tuple:

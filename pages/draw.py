@@ -5,6 +5,7 @@ from streamlit_drawable_canvas import st_canvas
 
 import app_state
 import charts
+import draw_inputs
 import frame
 from nets.preprocess import Preprocessed, preprocess
 
@@ -35,6 +36,7 @@ with pad, st.container(key="draw_pad"):
     image = result.image_data
     app_state.remember_drawing(result.json_data, preprocess(image) if image is not None else None)
     st.button("Clear", on_click=app_state.clear_drawing, key="draw_clear", icon="🧹")
+    draw_inputs.load_digit_ui(data)
 
 drawn: Preprocessed = app_state.drawn_input() or Preprocessed(None)
 

@@ -133,3 +133,25 @@ def test_epoch_replay_rescoring_with_the_kept_weights(app):
     assert "run 1, after 1 epochs" in texts(app.caption)
     outputs_after_1 = next(t for t in figure(app, "diagram")["data"] if t.get("name") == "outputs")
     assert outputs_after_1["marker"]["size"] != outputs_after_2["marker"]["size"]  # re-scored with other weights
+
+
+def test_draw_loads_a_test_digit_and_a_stroke_replaces_it(app):
+    page(app, "pages/draw.py")
+    app.number_input(key="draw_test_index").set_value(3).run()
+    app.button(key="draw_load_test").click().run()
+    assert not app.exception
+    assert "In the net's input: test digit #3, a " in texts(app.caption)
+    assert any("draw-guess" in m.value for m in app.markdown)  # the net reads it like a drawing
+    app.run()  # the fresh, empty canvas does not wipe the loaded digit
+    assert "In the net's input: test digit #3" in texts(app.caption)
+    inside(app)
+    assert app.segmented_control(key="inside_source").value == "draw"
+    assert "test digit #3" in texts(app.caption)  # the Draw page's input is that test digit
+    page(app, "pages/draw.py")
+    app.session_state["draw_canvas_1"] = canvas_value(one)  # a stroke on the new canvas
+    app.run()
+    assert "In the net's input" not in texts(app.caption)
+    app.button(key="draw_random_test").click().run()
+    assert "In the net's input: test digit #" in texts(app.caption)
+    app.button(key="draw_clear").click().run()
+    assert "Draw a digit" in texts(app.info)
