@@ -21,8 +21,11 @@ import numpy as np
 from nets.checkpoint import LoadedModel
 from nets.config import TrainConfig
 from nets.data import Mnist
+from nets.health import EpochHealth
 from nets.optimizers import make_optimizer
 from nets.recorder import Recorder
+from nets.smoothing import LossTrace
+from nets.stopping import StopRules
 from nets.store import RunStore, StoreError
 from nets.training import BatchProgress, EpochMetrics, TrainControl, TrainingDiverged, check_fits
 from nets.two_layer_net import TwoLayerNet
@@ -46,6 +49,12 @@ class JobSnapshot:
     seconds_left: float | None  # estimate for the rest of the run, None until measurable (or paused)
     samples_per_sec: float | None  # recent training throughput (None while paused)
     recording_error: str  # why the store stopped recording this run; empty while it records
+    health: tuple[EpochHealth, ...] = ()  # one per epoch trained by this job
+    trace: tuple[tuple[float, float], ...] = ()  # (fractional epoch, loss): the stored trace, then this job's
+    lr_changes: tuple[tuple[float, float], ...] = ()  # (fractional epoch, new base rate) made while it trained
+    stopped_by: str = ""  # the stop rule that ended it (patience | time_budget | target_val_acc), if one did
+    stop_message: str = ""
+    stop_rules: StopRules | None = None
 
     @property
     def done(self) -> bool:
@@ -73,6 +82,8 @@ class TrainingJob:
         net: TwoLayerNet | None = None,
         history: tuple[EpochMetrics, ...] = (),
         optimizer_state: dict | None = None,
+        stop_rules: StopRules | None = None,
+        trace: tuple[tuple[float, float], ...] = (),
     ):
         check_fits(config, data)  # refuse now, in the caller's thread, not later in the job's
         self.config = config
@@ -82,7 +93,11 @@ class TrainingJob:
         self.optimizer = make_optimizer(config.optimizer, config.learning_rate, config.momentum, config.weight_decay)
         self.optimizer.load_state(optimizer_state or {})
         self.start_epoch = len(history)
+        self.stop_rules = stop_rules
         self.control = TrainControl()
+        self._health: list[EpochHealth] = []
+        self._trace = LossTrace()
+        self._trace.points = [p for p in trace if p[0] <= self.start_epoch]  # a continued run's stored trace
         self._lock = threading.Lock()
         self._history: list[EpochMetrics] = list(history)
         self._progress: BatchProgress | None = None
@@ -113,6 +128,15 @@ class TrainingJob:
     def stop(self) -> None:
         self.control.stop()
 
+    def set_learning_rate(self, rate: float) -> None:
+        """Train on at base rate `rate` from the next batch (recorded in `lr_changes`)."""
+        self.control.set_learning_rate(rate)
+
+    def step(self) -> None:
+        """Train to the end of this epoch (or the next, when paused between two), then pause."""
+        self._last_batch_at = None
+        self.control.step()
+
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the thread to end; True if it has."""
         if self._thread.is_alive():
@@ -139,6 +163,12 @@ class TrainingJob:
                 seconds_left=self._seconds_left() if moving else None,
                 samples_per_sec=self._samples_per_sec() if moving else None,
                 recording_error=self.recorder.error,
+                health=tuple(self._health),
+                trace=tuple(self._trace.points),
+                lr_changes=tuple(self.control.lr_changes),
+                stopped_by=self.control.stopped_by,
+                stop_message=self.control.stop_message,
+                stop_rules=self.stop_rules,
             )
 
     def weights(self, max_age: float = 0.0) -> tuple[int, dict[str, np.ndarray]]:
@@ -161,7 +191,8 @@ class TrainingJob:
         try:
             for metrics in self.recorder.train(self.net, self.data, self.config, control=self.control,
                                                on_batch=self._on_batch, optimizer=self.optimizer,
-                                               start_epoch=self.start_epoch):  # fmt: skip
+                                               start_epoch=self.start_epoch, on_health=self._on_health,
+                                               stop_rules=self.stop_rules):  # fmt: skip
                 with self._lock:
                     self._history.append(metrics)
                 self._publish_weights()
@@ -173,9 +204,14 @@ class TrainingJob:
         finally:
             self._publish_weights()
 
+    def _on_health(self, health: EpochHealth) -> None:
+        with self._lock:
+            self._health.append(health)
+
     def _on_batch(self, progress: BatchProgress) -> None:
         now = time.perf_counter()
         with self._lock:
+            self._trace.add(progress.epoch, progress.batch, progress.batches, progress.loss)
             previous = self._progress
             same_epoch = previous is not None and previous.epoch == progress.epoch
             rows, seconds = self._trained
@@ -244,18 +280,26 @@ class JobRegistry:
         self._lock = threading.Lock()
 
     def start(
-        self, data: Mnist, config: TrainConfig, owner: str | None, name: str = "", source: str = "dashboard"
+        self,
+        data: Mnist,
+        config: TrainConfig,
+        owner: str | None,
+        name: str = "",
+        source: str = "dashboard",
+        stop_rules: StopRules | None = None,
     ) -> int:
         """Record a new run and start training it; refused while `owner` has a live run."""
         with self._lock:
             self._refuse_second(owner)
-            job = TrainingJob(data, config)  # raises ValueError when the config does not fit the data
+            job = TrainingJob(data, config, stop_rules=stop_rules)  # ValueError when the config does not fit the data
             run_id = self.store.create_run(config, source=source, name=name, owner=owner)
             job.recorder = Recorder(self.store, run_id)
             self._add(run_id, job, owner)
             return run_id
 
-    def resume(self, data: Mnist, run_id: int, more_epochs: int, owner: str | None) -> int:
+    def resume(
+        self, data: Mnist, run_id: int, more_epochs: int, owner: str | None, stop_rules: StopRules | None = None
+    ) -> int:
         """Continue an ended run for `more_epochs` epochs from its newest weights and optimiser state."""
         with self._lock:
             self._refuse_second(owner)
@@ -263,7 +307,8 @@ class JobRegistry:
                 raise JobError(f"run {run_id} is training already")
             plan = continue_plan(self.store, run_id, more_epochs)
             job = TrainingJob(data, plan.config, Recorder(self.store, run_id), net=plan.loaded.net,
-                              history=plan.history, optimizer_state=plan.loaded.optimizer_state)  # fmt: skip
+                              history=plan.history, optimizer_state=plan.loaded.optimizer_state,
+                              stop_rules=stop_rules, trace=tuple(self.store.trace(run_id)))  # fmt: skip
             self.store.continue_run(run_id, plan.config)
             self._add(run_id, job, owner)
             return run_id

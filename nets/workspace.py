@@ -27,6 +27,7 @@ from nets.checkpoint import LoadedModel
 from nets.config import TrainConfig
 from nets.data import Mnist
 from nets.jobs import JobError, JobRegistry, JobSnapshot, TrainingJob
+from nets.stopping import StopRules
 from nets.store import RunRecord, RunStore
 from nets.training import EpochMetrics
 from nets.two_layer_net import TwoLayerNet
@@ -182,16 +183,16 @@ class Workspace:
 
     # --- training -----------------------------------------------------------------------------
 
-    def start(self, data: Mnist, config: TrainConfig, name: str = "") -> int:
+    def start(self, data: Mnist, config: TrainConfig, name: str = "", stop_rules: StopRules | None = None) -> int:
         try:
-            return self.registry.start(data, config, self.owner, name=name)
+            return self.registry.start(data, config, self.owner, name=name, stop_rules=stop_rules)
         except JobError as exc:
             raise WorkspaceError(str(exc)) from None
 
-    def continue_run(self, data: Mnist, run_id: int, more_epochs: int) -> int:
+    def continue_run(self, data: Mnist, run_id: int, more_epochs: int, stop_rules: StopRules | None = None) -> int:
         self._controlled(run_id)
         try:
-            return self.registry.resume(data, run_id, more_epochs, self.owner)
+            return self.registry.resume(data, run_id, more_epochs, self.owner, stop_rules=stop_rules)
         except JobError as exc:
             raise WorkspaceError(str(exc)) from None
 
@@ -206,6 +207,16 @@ class Workspace:
     def resume(self) -> None:
         if job := self._live_job():
             job.resume()
+
+    def step(self) -> None:
+        """Train this browser's live run to the end of its epoch, then pause it."""
+        if job := self._live_job():
+            job.step()
+
+    def set_learning_rate(self, rate: float) -> None:
+        """Change the learning rate of this browser's live run from its next batch."""
+        if job := self._live_job():
+            job.set_learning_rate(rate)
 
     def stop(self, wait: float = 5.0) -> None:
         """Stop this browser's live run (it keeps its weights and history)."""
@@ -265,7 +276,11 @@ class Workspace:
 
     def current_choice(self, records: list[RunRecord] | None = None) -> int | str:
         """The current model's choice: pinned, else this browser's latest finished run that
-        learned, else the shipped model. `records`: the store's listing, when already read."""
+        learned, else the shipped model. `records`: the store's listing, when already read.
+
+        A sweep's trials are chosen only by hand ("Make it the current model"): the latest of
+        a sweep's many trials is no better than any other, and a sweep finishing in the
+        background must not change the model under the Draw page."""
         if self.pinned is not None:
             if self.pinned == PRETRAINED:
                 return PRETRAINED
@@ -275,7 +290,8 @@ class Workspace:
             except WorkspaceError:
                 pass  # deleted meanwhile
         for record in self.store.runs() if records is None else records:
-            if record.owner == self.owner and record.status == "finished" and learned(record.best_val_acc):
+            mine = record.owner == self.owner and record.source != "sweep"
+            if mine and record.status == "finished" and learned(record.best_val_acc):
                 return record.run_id
         return PRETRAINED
 
