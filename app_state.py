@@ -612,17 +612,37 @@ def set_pending_delete(run_ids: list[int] | None) -> None:
 
 def mis_pick_cell() -> None:
     """A click on the confusion matrix filters the grid to that (true, predicted) pair."""
-    points = st.session_state["mis_confusion"].selection.points
-    if points:
-        true, predicted = points[0]["customdata"]
+    cell = picked("mis_confusion")
+    if isinstance(cell, list) and len(cell) == 2 and all(whole(v, 0, 9) for v in cell):
+        true, predicted = (int(v) for v in cell)
         st.session_state.update(mis_true=true, mis_pred=predicted, mis_show="mistakes", mis_page=1)
 
 
 def mis_pick_digit() -> None:
     """A click on a digit of the grid opens its details."""
-    points = st.session_state["mis_grid"].selection.points
-    if points:
-        st.session_state["mis_selected"] = int(points[0]["customdata"])
+    index = picked("mis_grid")
+    if whole(index, 0, 10**6):
+        st.session_state["mis_selected"] = int(index)
+
+
+def picked(chart_key: str):
+    """The customdata of the first point selected on a chart, as the browser sent it, or None.
+
+    A selection arrives from the browser as JSON: a modified client can send any shape and
+    any values in it, so the callers check what they take (`whole`) and ignore the rest.
+    """
+    try:
+        points = st.session_state[chart_key].selection.points
+        return points[0]["customdata"] if isinstance(points, list) and points else None
+    except (AttributeError, KeyError, TypeError, IndexError):
+        return None
+
+
+def whole(value, low: int, high: int) -> bool:
+    """Whether a value from the browser is a whole number from low to high (not a bool, NaN or text)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return low <= value <= high and float(value).is_integer()
 
 
 def mis_reset_page() -> None:

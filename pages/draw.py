@@ -7,7 +7,10 @@ import app_state
 import charts
 import draw_inputs
 import frame
+from nets.canvas import drawing_json, png_pixels
 from nets.preprocess import Preprocessed, preprocess
+
+SIDE = 280  # the canvas, in pixels; the PNG it sends must be exactly this size
 
 data = frame.page_setup()
 ws = app_state.workspace()
@@ -28,13 +31,18 @@ pad, right = st.columns([1, 1.6], gap="large")
 with pad, st.container(key="draw_pad"):
     st.caption("Draw one digit, large, in the black square. Undo, redo and reset are on the canvas's toolbar.")
     brush = st.slider("Brush", 8, 32, 18, key="draw_brush")
-    result = st_canvas(
-        stroke_width=brush, stroke_color="#FFFFFF", background_color="#000000", height=280, width=280,
-        drawing_mode="freedraw", return_image_data=True, initial_drawing=app_state.drawing(),
-        key=app_state.canvas_key(),
-    )  # fmt: skip
-    image = result.image_data
-    app_state.remember_drawing(result.json_data, preprocess(image) if image is not None else None)
+    try:  # the canvas's value comes from the browser: a malformed one (a modified client) is dropped, not trusted
+        result = st_canvas(
+            stroke_width=brush, stroke_color="#FFFFFF", background_color="#000000", height=SIDE, width=SIDE,
+            drawing_mode="freedraw", return_image_data=True, initial_drawing=app_state.drawing(),
+            key=app_state.canvas_key(),
+        )  # fmt: skip
+        image, drawing = png_pixels(result.image_bytes, SIDE, SIDE), drawing_json(result.json_data)
+    except Exception:  # noqa: BLE001 (the component itself raises on some malformed values; all mean the same)
+        app_state.clear_drawing()  # the next run draws a fresh canvas, without the bad value
+        st.warning("The canvas sent a drawing this page cannot read; it was cleared. Draw again.")
+        image = drawing = None
+    app_state.remember_drawing(drawing, preprocess(image) if image is not None else None)
     st.button("Clear", on_click=app_state.clear_drawing, key="draw_clear", icon="🧹")
     draw_inputs.load_digit_ui(data)
 
