@@ -738,9 +738,20 @@ def set_inside_unit(unit: int | None) -> None:
 
 def inside_pick_unit(widget_key: str) -> None:
     """A click on a unit (the diagram or the weight images) picks it."""
+    if (unit := _picked_index(widget_key)) is not None:
+        st.session_state["inside_unit"] = unit
+
+
+def _picked_index(widget_key: str) -> int | None:
+    """The index (customdata) of the first point clicked on a chart, or None. It arrives from
+    the browser as JSON: anything but a small non-negative whole number is ignored."""
     points = st.session_state[widget_key].selection.points
-    if points and points[0].get("customdata") is not None:
-        st.session_state["inside_unit"] = int(points[0]["customdata"])
+    value = points[0].get("customdata") if points and isinstance(points[0], dict) else None
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**7 else None
 
 
 def units_off_key(model_key: tuple) -> str:
@@ -762,9 +773,8 @@ def toggle_unit_off(model_key: tuple, unit: int) -> None:
 
 def inside_pick_point() -> None:
     """A click on the map picks that test digit."""
-    points = st.session_state["inside_map"].selection.points
-    if points and points[0].get("customdata") is not None:
-        st.session_state["inside_map_digit"] = int(points[0]["customdata"])
+    if (index := _picked_index("inside_map")) is not None:
+        st.session_state["inside_map_digit"] = index
 
 
 def inside_map_digit() -> int | None:

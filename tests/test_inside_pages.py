@@ -155,3 +155,19 @@ def test_draw_loads_a_test_digit_and_a_stroke_replaces_it(app):
     assert "In the net's input: test digit #" in texts(app.caption)
     app.button(key="draw_clear").click().run()
     assert "Draw a digit" in texts(app.info)
+
+
+@pytest.mark.parametrize(
+    ("customdata", "expected"),
+    [(7, 7), (7.0, 7), ([12], 12), (-1, None), (True, None), ("7", None), ({"a": 1}, None), (2.5, None), (None, None)],
+)
+def test_a_clicked_point_is_taken_only_as_a_small_whole_number(monkeypatch, customdata, expected):
+    """What the browser sends for a click is JSON anyone can forge: a unit or digit index or nothing."""
+    from types import SimpleNamespace
+
+    import app_state
+
+    state = {"inside_map": SimpleNamespace(selection=SimpleNamespace(points=[{"customdata": customdata}]))}
+    monkeypatch.setattr(app_state.st, "session_state", state)
+    app_state.inside_pick_point()
+    assert state.get("inside_map_digit") == expected
