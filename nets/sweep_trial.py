@@ -149,7 +149,7 @@ def _objective(trial: optuna.Trial, job: TrialJob, spec: SweepSpec, store: RunSt
         for metrics in epochs:
             last = metrics
             trial.report(metrics.val_acc, metrics.epoch)
-            if trial.should_prune():
+            if metrics.epoch + 1 < config.epochs and trial.should_prune():  # pruning after the last saves nothing
                 epochs.close()  # the recorder records "stopped"; "pruned" replaces it below
                 status = "pruned"
                 message = (

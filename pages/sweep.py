@@ -216,14 +216,16 @@ by_id = {s.sweep_id: s for s in sweeps}
 def sweep_label(sweep_id: str) -> str:
     s = by_id[sweep_id]
     when = datetime.datetime.fromtimestamp(s.created).strftime("%d %b %H:%M")
-    return f"{s.name} · {s.status} · {when}"
+    return f"{s.name} · started {when}"  # its status changes: the caption below says it
 
 
 chosen = st.selectbox("Sweep", ids, index, format_func=sweep_label, key="sweep_choice")
 app_state.select_sweep(chosen)
 record = by_id[chosen]
 spec = SweepSpec.from_dict(record.spec)
-st.caption(spec.describe() + ".")
+STATUS_TEXT = {"running": "Running", "finished": "Finished", "stopped": "Stopped", "interrupted": "Interrupted",
+               "failed": "Failed"}  # fmt: skip
+st.caption(f"**{STATUS_TEXT.get(record.status, record.status)}**: {spec.describe()}.")
 mine = record.owner is None or record.owner == ws.owner
 
 if record.live:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from nets.store import RunStore
-from nets.sweep import drive, main, start
+from nets.sweep import main
+from nets.sweep_report import SweepReport, report
 from nets.sweep_spec import Knob, SweepSpec, SweepSpecError, parse_knob
 
 REPO = Path(__file__).resolve().parent.parent
@@ -113,12 +114,25 @@ def test_bad_command_line_arguments_exit_2_with_one_line(capsys, tmp_path):
 # --- real sweeps -------------------------------------------------------------------------------
 
 
+def run_sweep(spec: SweepSpec, runs_dir: Path, data_dir: Path) -> tuple[SweepReport, list[dict]]:
+    """The sweep driven by its own process, as the command line and the dashboard drive it (a
+    LocalCluster's worker processes do not start inside a test process that ran AppTest)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "nets.sweep", "--spec", json.dumps(spec.to_dict()), "--runs-dir", str(runs_dir),
+         "--data-dir", str(data_dir), "--json"],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert lines[-1]["final"]
+    return report(RunStore(runs_dir), lines[-1]["sweep_id"]), lines[:-1]
+
+
 @pytest.mark.slow
 def test_a_grid_sweep_on_two_local_workers_records_every_trial_and_reports_the_best(tmp_path, synthetic_dir):
     store = RunStore(tmp_path / "runs")
-    seen = []
-    found = drive(store, start(tiny_spec(name="grid"), store), data_dir=str(synthetic_dir), on_trial=seen.append)
-    assert found.record.status == "finished" and len(found.rows) == 4 == len(seen)
+    found, seen = run_sweep(tiny_spec(name="grid"), tmp_path / "runs", synthetic_dir)
+    assert found.record.status == "finished" and len(found.rows) == 4 == len(seen), found.record.message
     runs = store.runs(sweep=found.record.sweep_id)
     assert sorted(r.trial for r in runs) == [0, 1, 2, 3]
     assert {(r.config.learning_rate, r.config.seed) for r in runs} == {(3e-3, 0), (3e-3, 1), (1e-2, 0), (1e-2, 1)}
@@ -139,7 +153,7 @@ def test_a_pruner_stops_hopeless_trials_after_an_epoch(tmp_path, synthetic_dir):
     spec = tiny_spec(knobs=(Knob("learning_rate", choices=(1e-2, 1e-6)), Knob("seed", choices=(0, 1, 2, 3))),
                      overrides=(("batch_size", 50), ("epochs", 6), ("hidden_size", 16)), pruner="median",
                      workers=1)  # fmt: skip
-    found = drive(store, start(spec, store), data_dir=str(synthetic_dir))
+    found, _ = run_sweep(spec, tmp_path / "runs", synthetic_dir)
     pruned = [r for r in store.runs(sweep=found.record.sweep_id) if r.status == "pruned"]
     assert pruned, [(r.trial, r.status, r.config.learning_rate) for r in found.rows]
     assert all(r.config.learning_rate == 1e-6 and r.epochs_done < 6 for r in pruned)

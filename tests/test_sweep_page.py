@@ -84,8 +84,12 @@ def test_a_sweep_started_on_the_page_runs_on_its_own_and_offers_its_best_trial(s
     best = max(runs, key=lambda r: (store.history(r.run_id)[-1].val_acc, -r.trial))
     assert metrics["Best validation"] == f"{store.history(best.run_id)[-1].val_acc:.2%}"
     assert any(f"The best trial: {best.trial} (run {best.run_id})" in s.value for s in at.subheader)
+    # A sweep finishing does not change the current model by itself: its latest trial is no better than another.
+    assert any("**Model** · shipped model" in c.value for c in at.sidebar.caption)
     by_key(at.button, "sweep_use_best").click().run()
     assert any(f"Run {best.run_id} is now the current model" in s.value for s in at.success)
+    at.run()
+    assert any(f"**Model** · {best.name}" in c.value for c in at.sidebar.caption), [c.value for c in at.sidebar.caption]
     by_key(at.button, "sweep_compare").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert by_key(at.selectbox, "compare_sweep").value == sweep.sweep_id
