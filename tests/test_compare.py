@@ -3,19 +3,13 @@
 import time
 
 import pytest
-import streamlit as st
-from conftest import ROOT, tiny_mnist
+from conftest import tiny_mnist
 from streamlit.testing.v1 import AppTest
 
 from nets.config import TrainConfig
 from nets.recorder import Recorder
 from nets.store import RunStore
 from nets.two_layer_net import TwoLayerNet
-
-
-@pytest.fixture(autouse=True)
-def _steady(steady_apptest):
-    """Every AppTest here runs like a live server past its first request (see conftest)."""
 
 
 def record_run(store: RunStore, config: TrainConfig, source: str, name: str = "", tags=()) -> int:
@@ -29,23 +23,26 @@ def store(monkeypatch, synthetic_dir, tmp_path) -> RunStore:
     monkeypatch.setenv("MNIST_DIR", str(synthetic_dir))
     monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
-    st.cache_resource.clear()
     found = RunStore(tmp_path / "runs")
     base = TrainConfig(hidden_size=16, epochs=2, batch_size=50)
     record_run(found, base, "cli", "baseline", tags=["keep"])
     record_run(found, base.replace(learning_rate=0.01), "cli", "faster")
     record_run(found, base.replace(hidden_size=32, optimizer="sgd", learning_rate=0.1), "import", "wide sgd")
-    yield found
-    st.cache_resource.clear()
+    return found
 
 
-def compare_page() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
-    at.run()
-    at.switch_page("pages/compare.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+@pytest.fixture
+def compare_page(new_app):
+    """Opens the Compare page in a fresh app (set the environment first: `store` does)."""
+
+    def open_page() -> AppTest:
+        at = new_app()
+        at.switch_page("pages/compare.py")
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    return open_page
 
 
 def table(at: AppTest):
@@ -61,7 +58,7 @@ def select(at: AppTest, rows: list[int]) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
-def test_lists_every_run_with_only_the_settings_that_differ(store):
+def test_lists_every_run_with_only_the_settings_that_differ(store, compare_page):
     at = compare_page()
     df = table(at)
     assert list(df["name"]) == ["baseline", "faster", "wide sgd"]  # oldest first: new runs add rows at the end
@@ -78,7 +75,7 @@ def test_lists_every_run_with_only_the_settings_that_differ(store):
     assert list(table(at)["name"]) == ["baseline"]
 
 
-def test_a_run_from_the_command_line_appears_without_a_restart(store):
+def test_a_run_from_the_command_line_appears_without_a_restart(store, compare_page):
     at = compare_page()
     assert len(table(at)) == 3
     record_run(store, TrainConfig(hidden_size=16, epochs=1, batch_size=50), "cli", "late")
@@ -86,7 +83,7 @@ def test_a_run_from_the_command_line_appears_without_a_restart(store):
     assert list(table(at)["name"])[-1] == "late"
 
 
-def test_select_rename_tag_and_delete_after_confirming(store):
+def test_select_rename_tag_and_delete_after_confirming(store, compare_page):
     at = compare_page()
     select(at, [0])
     assert at.subheader[0].value == "Selected: baseline"
@@ -110,7 +107,7 @@ def test_select_rename_tag_and_delete_after_confirming(store):
     assert not any(f.exists() for f in files)
 
 
-def test_charts_show_the_selected_runs(store):
+def test_charts_show_the_selected_runs(store, compare_page):
     import json
 
     at = compare_page()
@@ -123,17 +120,14 @@ def test_charts_show_the_selected_runs(store):
     assert spec["layout"]["xaxis"]["type"] == "log" and len(spec["data"][0]["x"]) == 3
 
 
-def test_compare_with_an_empty_store_says_how_to_make_runs(monkeypatch, synthetic_dir, tmp_path):
+def test_compare_with_an_empty_store_says_how_to_make_runs(monkeypatch, synthetic_dir, tmp_path, compare_page):
     monkeypatch.setenv("MNIST_DIR", str(synthetic_dir))
     monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
-    st.cache_resource.clear()
     at = compare_page()
     assert "No runs yet" in at.info[0].value
-    st.cache_resource.clear()
-    time.sleep(0)
 
 
-def test_load_settings_and_continue_from_compare_go_to_train(store):
+def test_load_settings_and_continue_from_compare_go_to_train(store, compare_page):
     at = compare_page()
     select(at, [2])  # "wide sgd": hidden 32, sgd, lr 0.1
     at.button(key="compare_load_settings").click().run()
@@ -144,7 +138,7 @@ def test_load_settings_and_continue_from_compare_go_to_train(store):
     assert at.select_slider(key="train_lr").value == 0.1
 
 
-def test_continue_a_run_from_compare(store):
+def test_continue_a_run_from_compare(store, compare_page):
     at = compare_page()
     select(at, [0])  # "baseline", 2 epochs, from the command line: any browser may continue it
     at.number_input(key="compare_more_epochs").set_value(2).run()
@@ -158,7 +152,7 @@ def test_continue_a_run_from_compare(store):
     assert [m.epoch for m in store.history(1)] == [0, 1, 2, 3] and store.run(1).config.epochs == 4
 
 
-def test_a_bundle_downloaded_from_compare_uploads_as_a_run_with_its_curves(store):
+def test_a_bundle_downloaded_from_compare_uploads_as_a_run_with_its_curves(store, compare_page):
     at = compare_page()
     select(at, [1])
     bundle = next(b for b in at.get("download_button") if "bundle" in b.proto.label)
@@ -193,7 +187,7 @@ def test_parallel_lines_draw_one_polyline_per_run_and_keep_the_best():
     assert cmp.best_rows(rows, "train_seconds", 10) == rows
 
 
-def test_model_selectors_offer_the_newest_runs_and_read_the_store_once(store, monkeypatch):
+def test_model_selectors_offer_the_newest_runs_and_read_the_store_once(store, monkeypatch, new_app):
     """With many runs, Draw and Misclassified list the 30 newest that learned (Compare has
     them all) and label them from one listing of the store, not one query per option."""
     from nets.checkpoint import LoadedModel
@@ -207,8 +201,7 @@ def test_model_selectors_offer_the_newest_runs_and_read_the_store_once(store, mo
     listings = []
     original = RunStore.runs
     monkeypatch.setattr(RunStore, "runs", lambda self, ids=None: listings.append(ids) or original(self, ids))
-    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
-    at.run()
+    at = new_app()
     at.switch_page("pages/draw.py")
     listings.clear()
     at.run()
