@@ -20,12 +20,29 @@ from nets.data import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, Data
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_collection_modifyitems(items):
+    """A test on the real MNIST belongs to the slow lane, marked or not: the fast lane
+    (`-m "not slow and not browser"`) needs no data and stays well under a minute."""
+    for item in items:
+        if "mnist" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def private_runs_dir(tmp_path_factory) -> Path:
     """Every test (and every server a test starts) records runs into a temporary store,
     never into the user's own runs directory."""
     path = tmp_path_factory.mktemp("runs")
     os.environ["MNIST_RUNS_DIR"] = str(path)
+    return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_unpacked_dir(tmp_path_factory) -> Path:
+    """Decompressed copies of .gz MNIST files (nets.unpacked) go to a temporary folder, never
+    into the user's cache; a .gz MNIST_DIR is then inflated once per test session."""
+    path = tmp_path_factory.mktemp("unpacked")
+    os.environ["MNIST_UNPACKED_DIR"] = str(path)
     return path
 
 

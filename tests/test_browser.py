@@ -17,9 +17,12 @@ from browser import browser_page, chromium_available, cpu_seconds, screenshot, s
 
 from nets.store import RunStore
 
-pytestmark = pytest.mark.skipif(
-    not chromium_available() and not os.environ.get("CI"), reason="no Chromium here: apt-get install chromium"
-)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not chromium_available() and not os.environ.get("CI"), reason="no Chromium here: apt-get install chromium"
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,12 @@ from browser import ROOT, chromium, chromium_available, draw_stroke, plot_json, 
 
 from nets.store import RunStore
 
-pytestmark = pytest.mark.skipif(
-    not chromium_available() and not os.environ.get("CI"), reason="no Chromium here: apt-get install chromium"
-)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not chromium_available() and not os.environ.get("CI"), reason="no Chromium here: apt-get install chromium"
+    ),
+]
 
 
 SIZES = [{"width": 1024, "height": 700}, {"width": 1280, "height": 720}, {"width": 1280, "height": 900}]

@@ -19,9 +19,12 @@ from conftest import synthetic_idx_files
 
 from app_state import SETTING_KEYS
 
-pytestmark = pytest.mark.skipif(
-    not chromium_available() and not os.environ.get("CI"), reason="no Chromium here: apt-get install chromium"
-)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not chromium_available() and not os.environ.get("CI"), reason="no Chromium here: apt-get install chromium"
+    ),
+]
 
 SIZES = [(1024, 700), (1280, 720), (1280, 900)]
 SETTINGS = ["train_preset", *SETTING_KEYS]  # the Train page's settings, by widget key

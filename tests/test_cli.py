@@ -304,6 +304,7 @@ def test_resume_of_an_unknown_or_live_run_is_one_line(tmp_path, synthetic_dir):
     assert result.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_seed_preset_resumed_after_25_epochs_ends_where_a_50_epoch_run_ends(mnist, tmp_path, monkeypatch):
     """The notebook's recipe (SGD, constant rate, sequential batches) on the first 5,000
     real training digits: 25 epochs, then --resume for 25 more, equals 50 at once, exactly."""

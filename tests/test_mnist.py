@@ -1,6 +1,7 @@
 """Integration on the real MNIST (MNIST_DIR): the notebook's result and the fast preset's."""
 
 import numpy as np
+import pytest
 from conftest import ROOT
 from PIL import Image
 
@@ -10,6 +11,8 @@ from nets.evaluation import evaluate
 from nets.preprocess import preprocess
 from nets.training import train
 from nets.two_layer_net import TwoLayerNet
+
+pytestmark = pytest.mark.slow  # trains on all 55,000 digits: minutes, not seconds
 
 
 def test_split_shapes(mnist):
