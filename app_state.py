@@ -48,6 +48,7 @@ from nets.photo import PhotoError, read_photo
 from nets.preprocess import nearest, squared_norms, typical_stroke_widths
 from nets.projection import Projection, pca
 from nets.robustness import SPOILERS, Curve, accuracy_curve, sample
+from nets.stopping import StopRules
 from nets.store import RunStore, StoreError
 from nets.workspace import PRETRAINED, ModelView, Workspace, WorkspaceError
 
@@ -524,6 +525,72 @@ def nearest_choice(options: tuple, value: float) -> float:
     if value == 0 and 0 in options:
         return 0
     return min((o for o in options if o > 0), key=lambda o: abs(math.log(o / value)))
+
+
+# Stop rules chosen before Start: widget key -> StopRules field; 0 switches a rule off.
+STOP_KEYS = {"train_patience": "patience", "train_time_budget": "time_budget", "train_target_acc": "target_val_acc"}
+
+
+def stop_rules() -> StopRules:
+    """The stop rules of the Train page's controls (the target is set in percent there)."""
+    values = {field: st.session_state.get(key) or None for key, field in STOP_KEYS.items()}
+    if values["target_val_acc"] is not None:
+        values["target_val_acc"] = values["target_val_acc"] / 100
+    if values["patience"] is not None:
+        values["patience"] = int(values["patience"])
+    return StopRules(**values)
+
+
+def smoothing() -> float:
+    """The loss trace's smoothing (W&B's slider: 0 = raw, 0.99 = very smooth)."""
+    return float(st.session_state.get("train_smoothing", 0.6))
+
+
+def set_live_rate(rate: float) -> None:
+    """What the live learning-rate control shows (a new run starts at its own rate)."""
+    st.session_state["train_live_lr"] = nearest_choice(LEARNING_RATES, rate)
+
+
+def keep_live_rate(rate: float) -> None:
+    """The live control shows the run's rate when this session has not set it (a reload)."""
+    if "train_live_lr" not in st.session_state:
+        set_live_rate(rate)
+
+
+def change_live_rate() -> None:
+    """The live learning-rate control's callback: the running run takes it from its next batch."""
+    workspace().set_learning_rate(float(st.session_state["train_live_lr"]))
+
+
+def apply_advice(config: TrainConfig, changes: dict, live: bool, note: str) -> None:
+    """An Apply button's callback: the learning rate into the running run when `live`, and
+    the whole fix into the controls (from the run's own settings), for the next run."""
+    if live and "learning_rate" in changes:
+        rate = nearest_choice(LEARNING_RATES, changes["learning_rate"])
+        workspace().set_learning_rate(rate)
+        st.session_state["train_live_lr"] = rate
+    apply_settings(config.replace(**changes))
+    st.session_state["train_preset"] = None  # the controls are the run's settings with the fix, no preset
+    st.session_state["train_note"] = note
+
+
+def pop_train_note() -> str | None:
+    """What the last Apply did, once."""
+    return st.session_state.pop("train_note", None)
+
+
+def health_epoch(epochs: int) -> int:
+    """The epoch (1-based) the histogram slider stands on, set before the slider is drawn:
+    the newest, unless the user moved it back (then it stays there while new epochs come)."""
+    chosen = st.session_state.get("train_health_epoch")
+    pinned = st.session_state.get("train_health_pinned", False)
+    value = min(chosen, epochs) if pinned and chosen else epochs
+    st.session_state["train_health_epoch"] = value
+    return value
+
+
+def pin_health_epoch() -> None:
+    st.session_state["train_health_pinned"] = True
 
 
 def preset_choice() -> str | None:

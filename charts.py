@@ -13,6 +13,8 @@ import plotly.graph_objects as go
 from PIL import Image, ImageDraw, ImageFont
 from plotly.subplots import make_subplots
 
+from nets.health import EpochHealth
+from nets.smoothing import ema
 from nets.training import EpochMetrics
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
@@ -55,13 +57,58 @@ LOSS_FIELDS = (("train_loss", "train", "solid"), ("val_loss", "validation", "das
 ACCURACY_FIELDS = (("train_acc", "train", "solid"), ("val_acc", "validation", "dash"), ("test_acc", "test", "dot"))
 
 
-def training_figure(series: Sequence[Series], epochs: int | None = None) -> go.Figure:
+TRACE_DRAWN = 1500  # points of a loss trace sent to the browser at most (each second, while a run trains)
+
+
+def _decimate(xs: list, ys: list, most: int = TRACE_DRAWN) -> tuple[list, list]:
+    """Every k-th point (and always the last), so that a long run's trace stays light to draw."""
+    step = -(-len(xs) // most) if len(xs) > most else 1
+    if step == 1:
+        return xs, ys
+    keep = list(range(0, len(xs), step))
+    if keep[-1] != len(xs) - 1:
+        keep.append(len(xs) - 1)
+    return [xs[i] for i in keep], [ys[i] for i in keep]
+
+
+def add_loss_trace(fig: go.Figure, trace: Sequence[tuple[float, float]], smoothing: float, color: str,
+                   lr_changes: Sequence[tuple[float, float]] = ()) -> None:  # fmt: skip
+    """The per-batch training loss on the loss subplot, on a fractional-epoch axis: raw and
+    faint behind, smoothed as W&B smooths (de-biased EMA), with each live change of the
+    learning rate marked where it took effect."""
+    if trace:
+        xs, raw = [s for s, _ in trace], [v for _, v in trace]
+        smooth = ema(raw, smoothing)
+        xs_drawn, raw_drawn = _decimate(xs, raw)
+        _, smooth_drawn = _decimate(xs, smooth)
+        fig.add_trace(go.Scatter(x=xs_drawn, y=raw_drawn, mode="lines", line=dict(color=color, width=1), opacity=0.25,
+                                 name="batch loss", showlegend=False, hoverinfo="skip"), row=1, col=1)  # fmt: skip
+        fig.add_trace(go.Scatter(x=xs_drawn, y=smooth_drawn, mode="lines", line=dict(color=color, width=2),
+                                 name="batch loss (smoothed)", showlegend=False,
+                                 hovertemplate="epoch %{x:.2f}: %{y:.3f}<extra>batch loss, smoothed</extra>"),
+                      row=1, col=1)  # fmt: skip
+    for step, rate in lr_changes:
+        fig.add_vline(x=step, line=dict(color="#7f7f7f", dash="dot", width=1), row=1, col=1)
+        fig.add_annotation(x=step, y=1, yref="y domain", text=f"lr {rate:g}", showarrow=False, xanchor="left",
+                           font=dict(size=10, color="#555"), row=1, col=1)  # fmt: skip
+
+
+def training_figure(
+    series: Sequence[Series],
+    epochs: int | None = None,
+    trace: Sequence[tuple[float, float]] = (),
+    smoothing: float = 0.6,
+    lr_changes: Sequence[tuple[float, float]] = (),
+) -> go.Figure:
     """Loss and accuracy by epoch, side by side; one colour per run, one dash per split.
 
-    Solid = train, dashed = validation, dotted = test. One figure, not two, because the
-    browser redraws it every second while a run trains.
+    Solid = train, dashed = validation, dotted = test. With `trace`, the first run's batch
+    losses too (`add_loss_trace`), so the chart moves inside a long epoch. One figure, not
+    two, because the browser redraws it every second while a run trains.
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss (cross-entropy)", "Accuracy"), horizontal_spacing=0.1)
+    if series and (trace or lr_changes):
+        add_loss_trace(fig, trace, smoothing, series[0].color, lr_changes)
     for s in series:
         _lines(fig, s, LOSS_FIELDS, col=1, legend=False)
         _lines(fig, s, ACCURACY_FIELDS, col=2, legend=True)
@@ -73,7 +120,7 @@ def training_figure(series: Sequence[Series], epochs: int | None = None) -> go.F
         fig.update_yaxes(range=[0, 2.5], row=1, col=1)  # chance is ln 10 = 2.3
         fig.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=2)
     if epochs:
-        fig.update_xaxes(range=[0.5, epochs + 0.5], dtick=1 if epochs <= 15 else None)
+        fig.update_xaxes(range=[0 if trace else 0.5, epochs + 0.5], dtick=1 if epochs <= 15 else None)
     fig.update_layout(**{**LAYOUT, "height": 380})
     return fig
 
@@ -328,4 +375,53 @@ def input_figure(x: np.ndarray, height: int = 280) -> go.Figure:
     fig.update_yaxes(autorange="reversed", visible=False, scaleanchor="x", constrain="domain")
     fig.update_xaxes(visible=False, constrain="domain")
     fig.update_layout(margin=dict(l=0, r=0, t=0, b=0), height=height, width=height, plot_bgcolor="black")
+    return fig
+
+
+LAYER_COLORS = {"W1": PALETTE[0], "W2": PALETTE[4]}
+
+
+def health_figure(health: Sequence[EpochHealth]) -> go.Figure:
+    """The net's health by epoch: gradient size per weight and update size relative to the
+    weights (log scales, per layer), and the share of dead (ReLU) or saturated units."""
+    units = "dead units" if health and health[-1].dead_share is not None else "saturated units"
+    titles = ("Gradient per weight (RMS)", "Update / weight, one step", f"Share of {units}")
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.12, subplot_titles=titles)
+    epochs = [h.epoch + 1 for h in health]
+    for layer, color in LAYER_COLORS.items():
+        for col, values in ((1, [h.grad_rms[layer] for h in health]), (2, [h.update_ratio[layer] for h in health])):
+            fig.add_trace(go.Scatter(x=epochs, y=values, mode="lines+markers", name=layer, legendgroup=layer,
+                                     showlegend=col == 1, line=dict(color=color), marker=dict(size=5),
+                                     hovertemplate=f"{layer}, epoch %{{x}}: %{{y:.2e}}<extra></extra>"),
+                          row=1, col=col)  # fmt: skip
+    share = [h.dead_share if h.dead_share is not None else h.saturated_share for h in health]
+    fig.add_trace(go.Scatter(x=epochs, y=share, mode="lines+markers", name=units, showlegend=False,
+                             line=dict(color=PALETTE[1]), marker=dict(size=5),
+                             hovertemplate="epoch %{x}: %{y:.1%}<extra></extra>"), row=1, col=3)  # fmt: skip
+    fig.add_hline(y=1e-3, line=dict(color="#999", dash="dot", width=1), row=1, col=2)  # the usual healthy size
+    fig.update_yaxes(type="log", exponentformat="power", row=1, col=1)
+    fig.update_yaxes(type="log", exponentformat="power", row=1, col=2)
+    fig.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=3)
+    fig.update_xaxes(title_text="epoch", dtick=1 if len(epochs) <= 10 else None)
+    fig.update_layout(**{**LAYOUT, "height": 280, "legend": dict(orientation="h", y=-0.3)})
+    return fig
+
+
+def histogram_figure(health: EpochHealth) -> go.Figure:
+    """W1's and W2's weights after one epoch (bars) against their initial spread (a line)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("W1 (input → hidden)", "W2 (hidden → output)"),
+                        horizontal_spacing=0.1)  # fmt: skip
+    for col, (layer, color) in enumerate(LAYER_COLORS.items(), start=1):
+        h = health.histograms[layer]
+        centres = [(a + b) / 2 for a, b in zip(h.edges, h.edges[1:], strict=False)]
+        width = h.edges[1] - h.edges[0]
+        fig.add_trace(go.Bar(x=centres, y=h.counts, width=width, marker_color=color, showlegend=col == 1,
+                             name=f"after epoch {health.epoch + 1}", legendgroup="now",
+                             hovertemplate="%{x:.3g}: %{y:,}<extra></extra>"), row=1, col=col)  # fmt: skip
+        fig.add_trace(go.Scatter(x=centres, y=h.initial, mode="lines", line=dict(color="#333", dash="dot", shape="hvh"),
+                                 name="initial", showlegend=col == 1, legendgroup="initial",
+                                 hovertemplate="%{x:.3g}: %{y:,} at start<extra></extra>"), row=1, col=col)  # fmt: skip
+    fig.update_xaxes(title_text="weight")
+    fig.update_yaxes(title_text="weights", row=1, col=1)
+    fig.update_layout(**{**LAYOUT, "height": 280, "bargap": 0, "legend": dict(orientation="h", y=-0.3)})
     return fig

@@ -98,7 +98,8 @@ def run_banner(run: RunView, history: list[EpochMetrics], test_size: int) -> Non
             f"({run.record.message}): {results} Select it in the table to continue it."
         )
     else:
-        st.info(f"{run.name} was {status} after {plural(done, 'epoch')} of {run.config.epochs}: {results}")
+        why = f" ({run.record.message})" if run.record.message else ""
+        st.info(f"{run.name} was {status} after {plural(done, 'epoch')} of {run.config.epochs}{why}: {results}")
 
 
 RUN_COLUMNS = {
@@ -187,10 +188,11 @@ def run_actions_ui(ws: Workspace, run: RunView, data, prefix: str) -> None:
         more = c1.number_input("More epochs", 1, 200, 5, key=f"{prefix}_more_epochs")
         if c2.button(f"Continue for {plural(int(more), 'epoch')}", key=f"{prefix}_continue", width="stretch"):
             try:
-                ws.continue_run(data, run.run_id, int(more))
+                ws.continue_run(data, run.run_id, int(more), stop_rules=app_state.stop_rules())
             except (WorkspaceError, ValueError) as exc:
                 st.error(str(exc))
             else:
+                app_state.set_live_rate(run.config.learning_rate)
                 app_state.set_selected_run_ids([])
                 app_state.set_focus_run(run.run_id)
                 st.switch_page("pages/train.py")  # watch it train

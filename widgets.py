@@ -100,6 +100,18 @@ def settings_ui(rows: int, disabled: bool = False) -> TrainConfig | None:
     return config
 
 
+def stop_rules_ui(disabled: bool = False) -> None:
+    """The stop rules, chosen before Start (0 switches a rule off); app_state.stop_rules() reads them."""
+    with st.expander("Stop rules"), st.grid(2, min_column_width=MIN_CONTROL_WIDTH, gap="small"):
+        st.number_input("Patience (epochs)", 0, 1000, 0, key="train_patience", disabled=disabled,
+                        help="Stop when the validation loss has not improved for this many epochs, "
+                             "and keep the best epoch's weights (0 = off)")  # fmt: skip
+        st.number_input("Time budget (s)", 0, 86_400, 0, key="train_time_budget", disabled=disabled,
+                        help="Stop after this many seconds of training (0 = off)")  # fmt: skip
+        st.number_input("Target val acc (%)", 0.0, 100.0, 0.0, 0.5, key="train_target_acc", disabled=disabled,
+                        help="Stop once the validation accuracy reaches this (0 = off)")  # fmt: skip
+
+
 def more_summary(v: dict) -> str:
     """The values inside "More settings" in one line, so that a closed popover hides none."""
     parts = [

@@ -5,10 +5,15 @@ import streamlit as st
 import app_state
 import charts
 import frame
+import insight_ui
 import runs_ui
 import widgets
+from nets.advice import advise
 from nets.config import ConfigError
 from nets.workspace import WorkspaceError
+
+SMOOTHING_HELP = "Exponential moving average, de-biased (as W&B smooths); the raw trace is drawn faint behind"
+LIVE_LR_HELP = "Changes this run's learning rate from its next batch; the change is marked on the loss curve"
 
 data = frame.page_setup()
 ws = app_state.workspace()
@@ -25,10 +30,12 @@ settings, live = st.columns([1, 1.8], gap="large")
 def start_run() -> None:
     """Start's callback: it runs before the page, so one run draws the training page."""
     try:
-        run_id = ws.start(data, app_state.settings_config())
+        config = app_state.settings_config()
+        run_id = ws.start(data, config, stop_rules=app_state.stop_rules())
     except (WorkspaceError, ValueError, ConfigError) as exc:
         app_state.set_train_error(str(exc))
     else:
+        app_state.set_live_rate(config.learning_rate)
         app_state.set_selected_run_ids([])  # the live run is what the charts show now
         app_state.set_focus_run(run_id)
 
@@ -36,6 +43,7 @@ def start_run() -> None:
 with settings:
     with st.container(border=True):
         config = widgets.settings_ui(rows=len(data.x_train), disabled=active is not None)
+    widgets.stop_rules_ui(disabled=active is not None)
     if config is not None and active is None:
         st.caption(runs_ui.estimate_text(app_state.epoch_estimate(config, data, records), config.epochs))
 
@@ -45,9 +53,13 @@ with controls:
               on_click=start_run)  # fmt: skip
     st.button("Resume" if paused else "Pause", disabled=active is None, key="train_pause",
               on_click=ws.resume if paused else ws.pause)  # fmt: skip
+    st.button("Step", disabled=active is None, key="train_step", on_click=ws.step,
+              help="Train to the end of this epoch, then pause (press again for the next one)")  # fmt: skip
     st.button("Stop", disabled=active is None, key="train_stop", on_click=ws.stop)
 if error := app_state.pop_train_error():
     st.error(error)
+if note := app_state.pop_train_note():
+    st.success(note)
 
 
 @st.fragment(run_every=0.9 if active is not None else None)  # intervals measured in the browser: ~1 s
@@ -65,13 +77,29 @@ def live_view() -> None:
     focus = shown[0]
     histories = {run.run_id: run.history() for run in shown}
     runs_ui.run_banner(focus, histories[focus.run_id], len(data.y_test))
+    snap = focus.snapshot()  # this server's job of the run: health and the live trace
+    trace = snap.trace if snap is not None else focus.store.trace(focus.run_id)
+    changes, smoothing = (snap.lr_changes if snap is not None else ()), app_state.smoothing()
     curves = app_state.figure(
-        ("curves", *((r.run_id, len(histories[r.run_id])) for r in shown)),
+        ("curves", *((r.run_id, len(histories[r.run_id])) for r in shown), len(trace), smoothing, len(changes)),
         lambda: charts.training_figure(
-            charts.series_for([(r.name, histories[r.run_id]) for r in shown]), max(r.config.epochs for r in shown)
+            charts.series_for([(r.name, histories[r.run_id]) for r in shown]), max(r.config.epochs for r in shown),
+            trace, smoothing, changes,
         ),
-    )
+    )  # fmt: skip
     st.plotly_chart(curves, key="train_curves_chart")
+    mine = active is not None and focus.run_id == active.run_id
+    left, right = st.columns(2)
+    left.slider("Smoothing of the batch loss", 0.0, 0.99, 0.6, 0.01, key="train_smoothing", help=SMOOTHING_HELP)
+    if mine:
+        app_state.keep_live_rate(changes[-1][1] if changes else focus.config.learning_rate)
+        right.select_slider("Learning rate, live", app_state.LEARNING_RATES, key="train_live_lr", help=LIVE_LR_HELP,
+                            format_func=lambda x: f"{x:g}", on_change=app_state.change_live_rate)  # fmt: skip
+    health = snap.health if snap is not None else ()
+    findings = advise(focus.config, histories[focus.run_id], health, diverged=focus.status == "diverged")
+    insight_ui.advice_ui(findings, focus.config, live=mine)
+    with st.expander("The net's health", expanded=bool(health)):
+        insight_ui.health_ui(health, (focus.run_id,))
     if len(shown) > 1:
         st.caption(f"Drawn: {', '.join(r.name for r in shown)}. The banner and the weights are {focus.name}'s.")
     model = ws.model(focus.run_id)
