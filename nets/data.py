@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nets import unpacked
+
 try:
     import fcntl
 except ImportError:  # not on Windows: downloads are then not serialised
@@ -132,7 +134,9 @@ def parse_idx(buf, name: str, kind: str) -> np.ndarray:
 def read_idx(path: Path, kind: str) -> np.ndarray:
     """Read and check one IDX file, gzip-compressed (by content, not name) or raw.
 
-    A raw file is memory-mapped (fast, nothing copied); a .gz one is decompressed.
+    A raw file is memory-mapped (fast, nothing copied); a .gz one is decompressed, once:
+    its checked content is kept in the user's cache (nets.unpacked), and later reads
+    memory-map that copy once it is verified.
     """
     path = Path(path)
     name = path.name
@@ -143,8 +147,15 @@ def read_idx(path: Path, kind: str) -> np.ndarray:
         with open(path, "rb") as f:
             head = f.read(2)
         if head == GZIP_MAGIC:
+            copies = unpacked_dir()
+            copy = unpacked.lookup(path, copies)
+            if copy is not None:
+                return parse_idx(copy, name, kind)
             with open(path, "rb") as f:
                 buf = _gunzip(f, name)
+            payload = parse_idx(buf, name, kind)
+            unpacked.store(path, buf, copies)
+            return payload
         elif path.suffix == ".gz":
             raise DataError(f"{name}: not a gzip file, though its name ends in .gz")
         else:
@@ -181,6 +192,15 @@ def default_cache_dir() -> Path:
         return Path(os.environ["MNIST_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "mnist-dashboard"
+
+
+def unpacked_dir() -> Path | None:
+    """Where decompressed copies of .gz files are kept: MNIST_UNPACKED_DIR ("off" for
+    nowhere), else the "unpacked" folder of the cache directory (default_cache_dir)."""
+    named = os.environ.get("MNIST_UNPACKED_DIR")
+    if named:
+        return None if named == "off" else Path(named)
+    return default_cache_dir() / "unpacked"
 
 
 def find_files(directory: Path) -> dict[str, Path]:

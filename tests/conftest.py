@@ -46,6 +46,15 @@ def private_unpacked_dir(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_unpacked_dir(tmp_path_factory) -> Path:
+    """Decompressed copies of .gz MNIST files (nets.unpacked) go to a temporary folder, never
+    into the user's cache; a .gz MNIST_DIR is then inflated once per test session."""
+    path = tmp_path_factory.mktemp("unpacked")
+    os.environ["MNIST_UNPACKED_DIR"] = str(path)
+    return path
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(42)
