@@ -2,6 +2,7 @@
 
 import datetime
 import os
+import re
 
 import streamlit as st
 
@@ -42,6 +43,7 @@ KNOBS = {
 }
 
 
+SCHEDULER = re.compile(r"(tcp|tls)://[A-Za-z0-9.\-]+:\d{1,5}")
 SAMPLER_HELP = "grid: every combination of the lists; random; tpe: learns from the finished trials"
 PRUNER_HELP = "Stops a trial after an epoch when its validation accuracy trails the others' (asha, median)"
 
@@ -102,6 +104,14 @@ def new_sweep_form(records: list) -> None:
     workers = s5.number_input("Workers", 1, MAX_WORKERS, min(2, os.cpu_count() or 1), key="sweep_workers",
                               help="Trials at once, one process each (this machine has "
                                    f"{os.cpu_count()} cores)")  # fmt: skip
+    scheduler = st.text_input(
+        "Dask cluster (optional)", key="sweep_scheduler", placeholder="tcp://HOST:8786",
+        help="Run the trials on an existing Dask cluster, whose workers load MNIST themselves and can reach this "
+        "runs directory; empty: worker processes on this machine",
+    ).strip()  # fmt: skip
+    if scheduler and not SCHEDULER.fullmatch(scheduler):
+        st.warning("Not ready to start: a Dask scheduler's address looks like tcp://HOST:PORT.")
+        return
     overrides = {"epochs": int(epochs)} | ({"train_samples": int(samples)} if samples else {})
     overrides = {k: v for k, v in overrides.items() if k not in {knob.name for knob in knobs}}
     try:
@@ -121,7 +131,7 @@ def new_sweep_form(records: list) -> None:
         "pruning saves part of it."
     )
     if st.button("Start the sweep", type="primary", key="sweep_start"):
-        sweep_id = launch(spec, runs_dir=store.root, owner=ws.owner)
+        sweep_id = launch(spec, runs_dir=store.root, owner=ws.owner, scheduler=scheduler or None)
         app_state.set_starting_sweep(sweep_id)
         app_state.select_sweep(sweep_id)
         st.rerun()

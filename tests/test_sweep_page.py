@@ -56,6 +56,11 @@ def test_the_form_explains_a_spec_it_cannot_start_and_describes_one_it_can(sweep
     assert "learning_rate in {0.001, 0.01}; hidden_size in {64, 128, 256, 512}" in captions
     assert "grid sampler, pruner asha, 8 trials" in captions and "About" in captions
     assert [b for b in at.button if b.key == "sweep_start"]
+    by_key(at.text_input, "sweep_scheduler").set_value("http://cluster:8786").run()
+    assert any("a Dask scheduler's address looks like tcp://HOST:PORT" in w.value for w in at.warning)
+    assert not [b for b in at.button if b.key == "sweep_start"]
+    by_key(at.text_input, "sweep_scheduler").set_value("tcp://10.0.0.5:8786").run()
+    assert [b for b in at.button if b.key == "sweep_start"]
 
 
 @pytest.mark.slow
