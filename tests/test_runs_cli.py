@@ -8,11 +8,12 @@ import json
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 from unittest import mock
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, copy_store, tiny_mnist
 
 from nets.checkpoint import model_bytes
 from nets.config import TrainConfig
@@ -37,16 +38,22 @@ def runs_cli(*args, stdin: str = "") -> tuple[int, str, str]:
     return status, out.getvalue(), err.getvalue()
 
 
-@pytest.fixture
-def store(tmp_path, tiny_data) -> RunStore:
-    """A store with two runs: 1 finished (3 epochs, tagged, with notes), 2 stopped after 1 epoch."""
-    store = RunStore(tmp_path / "runs")
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory) -> Path:
+    """A store with two runs: 1 finished (3 epochs, tagged, with notes), 2 stopped after 1 epoch.
+    Recorded once for this file (each epoch's commit is synced to disk); each test gets a copy."""
+    data, store = tiny_mnist(), RunStore(tmp_path_factory.mktemp("two-runs"))
     finished = store.create_run(CONFIG, source="cli", name="three epochs", tags=["keep"], notes="momentum run")
-    list(Recorder(store, finished).train(TwoLayerNet.from_config(CONFIG), tiny_data, CONFIG))
+    list(Recorder(store, finished).train(TwoLayerNet.from_config(CONFIG), data, CONFIG))
     stopped, control = store.create_run(CONFIG.replace(hidden_size=4), source="dashboard"), TrainControl()
-    for _ in Recorder(store, stopped).train(TwoLayerNet.from_config(CONFIG), tiny_data, CONFIG, control=control):
+    for _ in Recorder(store, stopped).train(TwoLayerNet.from_config(CONFIG), data, CONFIG, control=control):
         control.stop()
-    return store
+    return store.root
+
+
+@pytest.fixture
+def store(tmp_path, two_runs) -> RunStore:
+    return copy_store(two_runs, tmp_path / "runs")
 
 
 def test_list_shows_settings_and_results_newest_first(store):
