@@ -1,9 +1,10 @@
 """The Compare page over a store with runs from several sources (AppTest, synthetic data)."""
 
 import time
+from pathlib import Path
 
 import pytest
-from conftest import tiny_mnist
+from conftest import copy_store, tiny_mnist
 from streamlit.testing.v1 import AppTest
 
 from nets.config import TrainConfig
@@ -18,17 +19,24 @@ def record_run(store: RunStore, config: TrainConfig, source: str, name: str = ""
     return run_id
 
 
-@pytest.fixture
-def store(monkeypatch, synthetic_dir, tmp_path) -> RunStore:
-    monkeypatch.setenv("MNIST_DIR", str(synthetic_dir))
-    monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
-    found = RunStore(tmp_path / "runs")
+@pytest.fixture(scope="module")
+def three_runs(tmp_path_factory) -> Path:
+    """Three runs from the command line and an import, recorded once for this file."""
+    found = RunStore(tmp_path_factory.mktemp("three-runs"))
     base = TrainConfig(hidden_size=16, epochs=2, batch_size=50)
     record_run(found, base, "cli", "baseline", tags=["keep"])
     record_run(found, base.replace(learning_rate=0.01), "cli", "faster")
     record_run(found, base.replace(hidden_size=32, optimizer="sgd", learning_rate=0.1), "import", "wide sgd")
-    return found
+    return found.root
+
+
+@pytest.fixture
+def store(monkeypatch, synthetic_dir, tmp_path, three_runs) -> RunStore:
+    """A copy of the three runs, the app's store (set in the environment)."""
+    monkeypatch.setenv("MNIST_DIR", str(synthetic_dir))
+    monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
+    return copy_store(three_runs, tmp_path / "runs")
 
 
 @pytest.fixture
