@@ -100,6 +100,7 @@ def test_parallel_writers_in_processes_lose_nothing(tmp_path):
 # --- a training process killed mid-run ---------------------------------------------------------
 
 
+@pytest.mark.slow  # two training processes and a wait for two epochs: 5-8 s
 def test_kill_9_mid_run_leaves_an_interrupted_run_that_resumes(tmp_path):
     # 2,000 training rows, 128 hidden units, batches of 10: about 0.2 s an epoch here.
     data_dir = write_mnist_dir(tmp_path / "mnist", synthetic_idx_files(n_train=7000, n_test=200))
