@@ -1,4 +1,5 @@
-"""The command line, run as a user runs it: python -m nets.train, in a subprocess."""
+"""The command line, python -m nets.train: through main(argv) in this process, and in a real
+process where only a process shows it (the printed table, exit status and stderr, Ctrl-C)."""
 
 import contextlib
 import io
@@ -8,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -25,16 +27,25 @@ from nets.two_layer_net import TwoLayerNet
 QUICK = ["--hidden", "16", "--epochs", "2", "--batch-size", "20"]
 
 
-def cli(*args, env_extra=None):
+def cli(*args, env_extra=None) -> subprocess.CompletedProcess:
+    """python -m nets.train ARGS through main(argv) in this process, without MNIST_DIR unless
+    given: what a process would print and return, without an interpreter start per call."""
     env = {k: v for k, v in os.environ.items() if k != "MNIST_DIR"}
     env.update(env_extra or {})
+    with mock.patch.dict(os.environ, env, clear=True):
+        return cli_in_process(*args)
+
+
+def cli_process(*args) -> subprocess.CompletedProcess:
+    """python -m nets.train ARGS in a process of its own, for what only a process shows."""
+    env = {k: v for k, v in os.environ.items() if k != "MNIST_DIR"}
     return subprocess.run(
         [sys.executable, "-m", "nets.train", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
 
 
 def test_prints_the_notebooks_table(synthetic_dir):
-    result = cli("--data-dir", str(synthetic_dir), *QUICK)
+    result = cli_process("--data-dir", str(synthetic_dir), *QUICK)  # a real process, as a user runs it
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     epoch_line = (
@@ -89,7 +100,7 @@ def test_bad_arguments_exit_2_with_one_line(synthetic_dir, args, message):
 
 
 def test_a_bad_argument_in_a_real_process_exits_2_with_one_line_and_no_traceback(synthetic_dir):
-    result = cli("--data-dir", str(synthetic_dir), "--epochs", "1", "--lr", "abc")
+    result = cli_process("--data-dir", str(synthetic_dir), "--epochs", "1", "--lr", "abc")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr == "python -m nets.train: error: argument --lr: invalid float value: 'abc'\n"
 
