@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import io
 import os
 import shutil
 import struct
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -27,6 +29,22 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "mnist" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def streamlit_components_scanned_once():
+    """Each new AppTest scans every installed package's metadata for Streamlit components
+    (0.4-1 s here, ~100 times in a run); a server does it once at start. The installed
+    packages do not change during a test session, so the scan runs once."""
+    if "streamlit" not in sys.modules:  # no AppTest collected: nothing to speed up
+        yield
+        return
+    from streamlit.components.v2 import manifest_scanner
+
+    original = manifest_scanner.scan_component_manifests
+    manifest_scanner.scan_component_manifests = functools.cache(original)
+    yield
+    manifest_scanner.scan_component_manifests = original
 
 
 @pytest.fixture(autouse=True, scope="session")
