@@ -138,3 +138,29 @@ def test_old_copies_are_pruned(tmp_path, copies, monkeypatch):
         shutil.copytree(write_mnist_dir(tmp_path / "src", FILES), folder)
         read_directory(folder)
     assert len(list(copies.glob("*.json"))) == 4 and len([p for p in copies.iterdir() if p.suffix != ".json"]) == 4
+
+
+def test_a_full_disk_while_keeping_a_copy_leaves_no_part_file(gz_dir, copies, monkeypatch):
+    """ENOSPC while writing a copy: the data still loads (from the .gz), and no half copy stays."""
+    import errno
+    import tempfile
+
+    real = tempfile.NamedTemporaryFile
+
+    class Full:
+        def __init__(self, *args, **kwargs):
+            self.f = real(*args, **kwargs)
+            self.name = self.f.name
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    monkeypatch.setattr("nets.unpacked.tempfile.NamedTemporaryFile", Full)
+    assert len(load_mnist(gz_dir).x_train) == 10
+    assert list(copies.iterdir()) == []
