@@ -47,7 +47,7 @@ from nets.jobs import JobRegistry
 from nets.photo import PhotoError, read_photo
 from nets.preprocess import nearest, squared_norms, typical_stroke_widths
 from nets.projection import Projection, pca
-from nets.robustness import SPOILERS, Curve, accuracy_curve, sample
+from nets.robustness import SPOILERS, Curve, accuracy_curve, sample, spoil
 from nets.stopping import StopRules
 from nets.store import RunStore, StoreError
 from nets.workspace import PRETRAINED, ModelView, Workspace, WorkspaceError
@@ -767,6 +767,19 @@ def _curves(key: tuple, source: str, _view, _data: Mnist) -> dict[str, Curve]:
 
 def robustness_sample(data: Mnist):
     return sample(len(data.x_test), ROBUSTNESS_SAMPLE)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _spoiled(key: tuple, source: str, kind: str, strength: float, _view, _data: Mnist) -> tuple:
+    rows = robustness_sample(_data)
+    spoiled = spoil(kind, _data.x_test[rows], strength)
+    predictions = _view.net().predict(spoiled).argmax(axis=1)
+    return float((predictions == _data.y_test[rows]).mean()), spoiled[:8], predictions[:8]
+
+
+def spoiled_sample(view, data: Mnist, kind: str, strength: float) -> tuple:
+    """(accuracy on the robustness sample spoiled at `strength`, its first 8 digits spoiled, their predictions)."""
+    return _spoiled(view.key, data.source, kind, float(strength), view, data)
 
 
 def robustness_curves(view, data: Mnist) -> dict[str, Curve]:

@@ -12,7 +12,6 @@ import frame
 import inside_charts
 from nets.calibration import at_threshold, confidence_histograms, coverage_curve, reliability
 from nets.inside import ablation, most_exciting, read, top_units
-from nets.robustness import spoil
 
 TOP = 6  # units shown for and against the predicted digit
 VIEWS = {"digit": "A digit, through the net", "map": "Where digits live", "calibration": "How sure",
@@ -193,14 +192,9 @@ def robustness_view() -> None:
         "rotation": k2.slider("Rotation (degrees)", 0, 90, 30, 5, key="inside_rotation"),
         "thickness": k3.slider("Stroke (steps, − thinner, + thicker)", -2, 3, 1, 1, key="inside_thickness"),
     }
-    net = view.net()
-    images, labels_ = data.x_test[rows], data.y_test[rows]
     accuracy, examples = {}, {}
     for kind, strength in chosen.items():
-        spoiled = spoil(kind, images, strength)
-        predictions = net.predict(spoiled).argmax(axis=1)
-        accuracy[kind] = float((predictions == labels_).mean())
-        examples[kind] = (spoiled[:8], predictions[:8])
+        accuracy[kind], *examples[kind] = app_state.spoiled_sample(view, data, kind, strength)
     st.plotly_chart(inside_charts.robustness_figure(list(curves.values()), chosen, accuracy), key="inside_robustness",
                     config=NO_BAR)  # fmt: skip
     st.caption(f"Accuracy on a fixed sample of {len(rows):,} test digits, spoiled (the noise is seeded: the same "
