@@ -10,7 +10,8 @@ started and shut down here, or an existing cluster (`--scheduler tcp://HOST:PORT
 worker asks the study for settings, trains and records the trial as a run, and reports
 each epoch's validation accuracy, so the pruner can stop it after any epoch
 (`nets.sweep_trial`). At most one trial per worker thread is in flight, so the sampler
-learns from finished trials and a stop or a time budget is honoured promptly.
+learns from finished trials and a stop is honoured promptly; a time budget starts no
+trial that would typically end after it.
 
 A sweep whose driver died (a killed process, a restart) reads back as interrupted and
 is resumed with `--resume SWEEP_ID`: the trials it was training are tried again.
@@ -23,6 +24,7 @@ import contextlib
 import json
 import logging
 import secrets
+import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -158,9 +160,10 @@ def drive(
             slot = len(store.runs(sweep=record.sweep_id))  # new seeds after a resume
             running: list = []
             submitted = 0
+            durations: list[float] = []  # wall time of the trials that trained all their epochs
             while True:
                 stop = store.sweep_stop_requested(record.sweep_id)
-                out_of_time = deadline is not None and time.monotonic() >= deadline
+                out_of_time = deadline is not None and time.monotonic() + _typical(durations) >= deadline
                 while not (stop or out_of_time) and (left is None or submitted < left) and len(running) < slots:
                     running.append(client.submit(run_trial, job, slot, pure=False, key=f"{record.sweep_id}-{slot}"))
                     submitted, slot = submitted + 1, slot + 1
@@ -170,6 +173,8 @@ def drive(
                 for future in [f for f in running if f.done()]:
                     running.remove(future)
                     outcome = _outcome(future)
+                    if outcome and outcome.get("status") == "finished":
+                        durations.append(outcome["seconds"])
                     if outcome and on_trial:
                         on_trial(outcome)
                 if stop:
@@ -183,6 +188,13 @@ def drive(
         status, message = "failed", f"{type(exc).__name__}: {exc}".splitlines()[0]
     store.end_sweep(record.sweep_id, status, message)
     return report(store, record.sweep_id)
+
+
+def _typical(durations: list[float]) -> float:
+    """The median time of a whole trial so far (0 before one finished). A trial is not started
+    when the time budget would end before a typical trial does: the budget is kept without
+    stopping trials half-trained (those that run when it ends may finish)."""
+    return statistics.median(durations) if durations else 0.0
 
 
 def _outcome(future) -> dict | None:

@@ -79,7 +79,7 @@ def make_sampler(spec: SweepSpec, slot: int) -> optuna.samplers.BaseSampler:
 
 
 def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
-    """Pruners judge the validation accuracy reported after each epoch (step = 0-based epoch)."""
+    """Pruners judge the validation accuracy reported after each epoch (step = epochs trained, from 1)."""
     if spec.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=max(2, spec.workers), n_warmup_steps=0)
     if spec.pruner == "asha":
@@ -148,7 +148,7 @@ def _objective(trial: optuna.Trial, job: TrialJob, spec: SweepSpec, store: RunSt
         )  # fmt: skip
         for metrics in epochs:
             last = metrics
-            trial.report(metrics.val_acc, metrics.epoch)
+            trial.report(metrics.val_acc, metrics.epoch + 1)  # step = epochs trained: ASHA's rungs at 1, 3, 9
             if metrics.epoch + 1 < config.epochs and trial.should_prune():  # pruning after the last saves nothing
                 epochs.close()  # the recorder records "stopped"; "pruned" replaces it below
                 status = "pruned"
