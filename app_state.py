@@ -572,10 +572,19 @@ def apply_advice(config: TrainConfig, changes: dict, live: bool, note: str) -> N
     apply_settings(config.replace(**changes))
     st.session_state["train_preset"] = None  # the controls are the run's settings with the fix, no preset
     st.session_state["train_note"] = note
+    st.session_state["train_apply_pending"] = True  # the live view then redraws the whole page
+
+
+def pop_apply_pending() -> bool:
+    """An Apply (made in the live view, which reruns alone) still needs the whole page redrawn,
+    so that the settings outside it show the fix."""
+    return st.session_state.pop("train_apply_pending", False)
 
 
 def pop_train_note() -> str | None:
-    """What the last Apply did, once."""
+    """What the last Apply did, once, on the page drawn after it."""
+    if st.session_state.get("train_apply_pending"):
+        return None
     return st.session_state.pop("train_note", None)
 
 

@@ -383,10 +383,12 @@ LAYER_COLORS = {"W1": PALETTE[0], "W2": PALETTE[4]}
 
 def health_figure(health: Sequence[EpochHealth]) -> go.Figure:
     """The net's health by epoch: gradient size per weight and update size relative to the
-    weights (log scales, per layer), and the share of dead (ReLU) or saturated units."""
+    weights (log scales, per layer), and below them the share of dead (ReLU) or saturated
+    units. Two columns at most: the live column is about 330 px wide in a 1024 px window."""
     units = "dead units" if health and health[-1].dead_share is not None else "saturated units"
-    titles = ("Gradient per weight (RMS)", "Update / weight, one step", f"Share of {units}")
-    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.12, subplot_titles=titles)
+    titles = ("Gradient per weight", "Step / weight", f"Share of {units}")
+    fig = make_subplots(rows=2, cols=2, specs=[[{}, {}], [{"colspan": 2}, None]], subplot_titles=titles,
+                        horizontal_spacing=0.14, vertical_spacing=0.2)  # fmt: skip
     epochs = [h.epoch + 1 for h in health]
     for layer, color in LAYER_COLORS.items():
         for col, values in ((1, [h.grad_rms[layer] for h in health]), (2, [h.update_ratio[layer] for h in health])):
@@ -397,20 +399,21 @@ def health_figure(health: Sequence[EpochHealth]) -> go.Figure:
     share = [h.dead_share if h.dead_share is not None else h.saturated_share for h in health]
     fig.add_trace(go.Scatter(x=epochs, y=share, mode="lines+markers", name=units, showlegend=False,
                              line=dict(color=PALETTE[1]), marker=dict(size=5),
-                             hovertemplate="epoch %{x}: %{y:.1%}<extra></extra>"), row=1, col=3)  # fmt: skip
+                             hovertemplate="epoch %{x}: %{y:.1%}<extra></extra>"), row=2, col=1)  # fmt: skip
     fig.add_hline(y=1e-3, line=dict(color="#999", dash="dot", width=1), row=1, col=2)  # the usual healthy size
-    fig.update_yaxes(type="log", exponentformat="power", row=1, col=1)
-    fig.update_yaxes(type="log", exponentformat="power", row=1, col=2)
-    fig.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=3)
-    fig.update_xaxes(title_text="epoch", dtick=1 if len(epochs) <= 10 else None)
-    fig.update_layout(**{**LAYOUT, "height": 280, "legend": dict(orientation="h", y=-0.3)})
+    for col in (1, 2):
+        fig.update_yaxes(type="log", exponentformat="power", nticks=4, row=1, col=col)
+    fig.update_yaxes(range=[0, 1], tickformat=".0%", row=2, col=1)
+    fig.update_xaxes(dtick=1 if len(epochs) <= 10 else None)
+    fig.update_xaxes(title_text="epoch", row=2, col=1)
+    fig.update_annotations(font_size=13)
+    fig.update_layout(**{**LAYOUT, "height": 420, "legend": dict(orientation="h", y=1.12, x=1, xanchor="right")})
     return fig
 
 
 def histogram_figure(health: EpochHealth) -> go.Figure:
     """W1's and W2's weights after one epoch (bars) against their initial spread (a line)."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("W1 (input → hidden)", "W2 (hidden → output)"),
-                        horizontal_spacing=0.1)  # fmt: skip
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("W1 weights", "W2 weights"), horizontal_spacing=0.12)
     for col, (layer, color) in enumerate(LAYER_COLORS.items(), start=1):
         h = health.histograms[layer]
         centres = [(a + b) / 2 for a, b in zip(h.edges, h.edges[1:], strict=False)]
@@ -421,7 +424,7 @@ def histogram_figure(health: EpochHealth) -> go.Figure:
         fig.add_trace(go.Scatter(x=centres, y=h.initial, mode="lines", line=dict(color="#333", dash="dot", shape="hvh"),
                                  name="initial", showlegend=col == 1, legendgroup="initial",
                                  hovertemplate="%{x:.3g}: %{y:,} at start<extra></extra>"), row=1, col=col)  # fmt: skip
-    fig.update_xaxes(title_text="weight")
-    fig.update_yaxes(title_text="weights", row=1, col=1)
-    fig.update_layout(**{**LAYOUT, "height": 280, "bargap": 0, "legend": dict(orientation="h", y=-0.3)})
+    fig.update_xaxes(nticks=4, tickangle=0)
+    fig.update_annotations(font_size=13)
+    fig.update_layout(**{**LAYOUT, "height": 280, "bargap": 0, "legend": dict(orientation="h", y=-0.15)})
     return fig

@@ -45,6 +45,11 @@ def evidence_text(f: Finding) -> str:
     e = f.evidence
     if f.rule == LR_TOO_HIGH and "diverged" in e:
         return f"The run diverged at learning rate {e['learning_rate']:g}: its steps overshoot."
+    if f.rule == LR_TOO_HIGH and "above_chance" in e:
+        return (
+            f"The training loss is {e['above_chance']:.2f}, worse than guessing (ln 10 = 2.30), at learning rate "
+            f"{e['learning_rate']:g}: its steps overshoot."
+        )
     if f.rule == LR_TOO_HIGH and "rising_to" in e:
         return (
             f"The training loss rose two epochs running ({e['rising_from']:.3f} → {e['rising_to']:.3f}): "
@@ -101,6 +106,8 @@ def advice_ui(findings: Sequence[Finding], config: TrainConfig, live: bool) -> N
             note = f"Applied {fix_text(f, config)} {where}" + ("." if into_run else "; press Start to try it.")
             st.button("Apply", key=f"train_apply_{f.rule}", on_click=app_state.apply_advice,
                       args=(config, f.changes, into_run, note), help=f"Puts the fix {where}")  # fmt: skip
+    if app_state.pop_apply_pending():
+        st.rerun()  # the whole page: the settings outside this live view must show the fix
 
 
 def health_ui(health: Sequence[EpochHealth], run_key: tuple) -> None:

@@ -7,6 +7,7 @@ Every rule needs enough epochs to judge; none fires on a run too young to tell.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ SLOW_FALL = 0.03  # below this relative fall per epoch a steady fall is slow ...
 FLAT = 0.005  # ... and below this it is flat
 HIGH_LOSS = 0.5  # a training loss above this is still high (chance is 2.30; a fair net is below 0.3)
 RISE = 0.05  # the validation loss is rising once it is this share above its best
+ABOVE_CHANCE = 1.05 * math.log(10)  # a training loss above this is worse than guessing uniformly
 DEAD_SHARE = 0.25  # many dead (or saturated) units: at least this share of the hidden layer
 
 
@@ -70,12 +72,16 @@ def _rate(config: TrainConfig, factor: float) -> float:
 
 
 def lr_too_high(config: TrainConfig, history: Sequence[EpochMetrics], diverged: bool = False) -> Finding | None:
-    """Diverged, or the training loss rose two epochs running, or swung up and down."""
+    """Diverged, or worse than chance, or the training loss rose two epochs running, or
+    swung up and down."""
     lower = {"learning_rate": _rate(config, 1 / RATE_FACTOR)}
     if diverged:
         return Finding(LR_TOO_HIGH, {"diverged": 1.0, "learning_rate": config.learning_rate},
                        {"learning_rate": _rate(config, 1 / 10)})  # fmt: skip
     losses = [m.train_loss for m in history]
+    if losses and losses[-1] > ABOVE_CHANCE:
+        return Finding(LR_TOO_HIGH, {"above_chance": losses[-1], "learning_rate": config.learning_rate},
+                       {"learning_rate": _rate(config, 1 / 10)})  # fmt: skip
     if len(losses) >= 3 and losses[-1] > losses[-2] > losses[-3]:
         return Finding(LR_TOO_HIGH, {"rising_from": losses[-3], "rising_to": losses[-1], "epochs": 2.0}, lower)
     if len(losses) >= 4:
@@ -115,7 +121,7 @@ def underfitting(config: TrainConfig, history: Sequence[EpochMetrics]) -> Findin
     if fall is None or abs(fall) >= FLAT:
         return None
     last = history[-1]
-    if last.train_loss < HIGH_LOSS or last.val_loss < HIGH_LOSS:
+    if last.train_loss < HIGH_LOSS or last.val_loss < HIGH_LOSS or last.train_loss > ABOVE_CHANCE:
         return None
     hidden = min(config.hidden_size * 2, int(LIMITS["hidden_size"][1]))
     epochs = min(config.epochs * 2, int(LIMITS["epochs"][1]))

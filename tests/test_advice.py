@@ -57,6 +57,13 @@ def test_diverged_run_asks_for_a_much_lower_rate_live():
     assert finding.live_changes == {"learning_rate": pytest.approx(0.01)}
 
 
+def test_a_loss_worse_than_guessing_means_the_rate_is_far_too_high_after_one_epoch():
+    (finding,) = advise(SGD.replace(learning_rate=10.0), history([3.2]))
+    assert finding.rule == LR_TOO_HIGH and finding.evidence["above_chance"] == 3.2
+    assert finding.live_changes == {"learning_rate": pytest.approx(1.0)}
+    assert rules(advise(SGD, history([3.2, 3.2, 3.2, 3.2]))) == [LR_TOO_HIGH]  # not underfitting
+
+
 def test_rising_loss_means_the_rate_is_too_high():
     (finding,) = advise(SGD, history([1.0, 0.6, 0.7, 0.9]))
     assert finding.rule == LR_TOO_HIGH and finding.changes == {"learning_rate": pytest.approx(0.1 / 3)}

@@ -38,7 +38,7 @@ def test_health_panel_shows_each_epoch_and_histograms_with_a_slider(app):
     run_until(app, lambda a: "finished after 3 epochs" in texts(a.success))
     health = charts_named(app, "train_health_chart")[0]
     titles = [t["text"] for t in health["layout"]["annotations"]]
-    assert titles[:2] == ["Gradient per weight (RMS)", "Update / weight, one step"] and "dead units" in titles[2]
+    assert titles[:2] == ["Gradient per weight", "Step / weight"] and "dead units" in titles[2]
     assert health["data"][0]["x"] == [1, 2, 3]  # one point per epoch
     assert app.slider(key="train_health_epoch").value == 3  # the newest epoch
     app.slider(key="train_health_epoch").set_value(1).run()

@@ -1,0 +1,94 @@
+"""Watching it learn, in a real browser: the batch-loss trace moves inside one long epoch,
+a piece of advice is applied with its button, and the health panel is drawn; screenshots
+of both at 1280x900 and 1024x700.
+
+Debian's Chromium through Playwright against `streamlit run dashboard.py` on 127.0.0.1,
+with the real MNIST (an epoch long enough to watch) and a store of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from browser import chromium, chromium_available, plot_json, screenshot, serve
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not chromium_available() and not os.environ.get("CI"), reason="no Chromium here: apt-get install chromium"
+    ),
+]
+
+SIZES = [{"width": 1280, "height": 900}, {"width": 1024, "height": 700}]
+LAST_TRACE_X = (
+    "(() => { const t = el.data.find(d => d.name === 'batch loss (smoothed)');"
+    " return t ? t.x[t.x.length - 1] : null; })()"
+)
+
+
+def env_for(runs_dir) -> dict[str, str]:
+    return {"MNIST_DIR": os.environ.get("MNIST_DIR", ""), "MNIST_RUNS_DIR": str(runs_dir)}
+
+
+def test_trace_moves_inside_an_epoch_advice_applies_and_health_shows(mnist, tmp_path):
+    with serve(env_for(tmp_path / "runs")) as server, chromium() as browser:
+        page = browser.new_page(viewport=SIZES[0], device_scale_factor=1)
+        # 55,000 digits in batches of 8 through 512 hidden units: an epoch of many seconds.
+        page.goto(f"{server.url}/train?train_epochs=2&train_hidden=512&train_batch=8")
+        page.get_by_role("button", name="Start").click()
+        seen: list[float] = []
+        deadline = time.monotonic() + 60
+        while len(set(seen)) < 4:
+            assert time.monotonic() < deadline, f"the trace did not move: {seen}"
+            x = plot_json(page, "train_curves_chart", LAST_TRACE_X) if page.locator(
+                ".st-key-train_curves_chart .js-plotly-plot").count() else None  # fmt: skip
+            if x is not None:
+                seen.append(x)
+            page.wait_for_timeout(250)
+        assert seen == sorted(seen) and 0 < seen[-1] < 1  # four steps forward, all inside epoch 1
+        page.get_by_text("epoch 1 of 2").first.wait_for(timeout=5_000)  # the banner agrees: no epoch ended yet
+        page.get_by_role("button", name="Stop").click()
+        page.get_by_text("run 1 was stopped").wait_for(timeout=30_000)
+
+        # A rate far too high: after its first epoch the loss is worse than guessing, and the
+        # advice offers a lower rate, into the run itself while it trains.
+        page.goto(f"{server.url}/train?train_epochs=3&train_hidden=16&train_batch=8&train_optimizer=sgd&train_lr=10")
+        page.get_by_role("button", name="Start").click()
+        advice = page.locator(".st-key-train_advice_lr_too_high")
+        advice.wait_for(timeout=60_000)
+        for size in SIZES:
+            page.set_viewport_size(size)
+            page.wait_for_timeout(500)
+            advice.screenshot(path=str(screenshot_dir() / f"advice-{size['width']}x{size['height']}.png"))
+            assert advice.bounding_box()["width"] <= size["width"]
+        page.set_viewport_size(SIZES[0])
+        advice.get_by_role("button", name="Apply").click()
+        page.get_by_text("Applied learning rate 10 → 1 into").wait_for(timeout=30_000)
+        assert page.locator(".st-key-train_lr [data-testid=stSliderThumbValue]").inner_text() == "1"
+        stop = page.get_by_role("button", name="Stop")
+        if stop.is_enabled():
+            stop.click()
+        page.get_by_role("button", name="Start").and_(page.locator(":enabled")).wait_for(timeout=30_000)
+
+        # A short healthy run: the health panel with its charts and the epoch slider.
+        page.goto(f"{server.url}/train?train_epochs=3&train_hidden=64&train_batch=100")
+        page.get_by_role("button", name="Start").click()
+        page.get_by_text("run 3 finished after 3 epochs").wait_for(timeout=120_000)
+        panel = page.locator("[data-testid=stExpander]", has_text="The net's health")
+        page.locator(".st-key-train_histogram_chart .js-plotly-plot").wait_for(timeout=30_000)
+        assert plot_json(page, "train_health_chart", "el.data[0].x") == [1, 2, 3]
+        for size in SIZES:
+            page.set_viewport_size(size)
+            page.wait_for_timeout(800)
+            panel.screenshot(path=str(screenshot_dir() / f"health-{size['width']}x{size['height']}.png"))
+        screenshot(page, "train-insight")
+
+
+def screenshot_dir():
+    from browser import SCREENSHOTS
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
