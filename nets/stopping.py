@@ -55,8 +55,8 @@ class StopDecision:
         """One line for the run's record."""
         if self.rule == PATIENCE:
             return (
-                f"stopped by early stopping: no better validation loss for {rules.patience} epochs; "
-                f"the weights of epoch {self.best_epoch + 1} (the best) were kept"
+                f"stopped by early stopping: no better validation loss for {rules.patience} epochs "
+                f"after epoch {self.best_epoch + 1}, the best"
             )
         if self.rule == TIME_BUDGET:
             return f"stopped by the time budget of {rules.time_budget:g} s after {self.epochs} epochs"
