@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
+# One BLAS thread for the tests (and the processes they start), set before NumPy loads: they
+# train tiny nets, where OpenBLAS's second thread only adds waiting, and on a busy machine makes
+# a small batch 5-8 times slower. Results differ at most in float summation order; a thread
+# count set in the environment is kept.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import contextlib
 import functools
 import gzip
 import io
-import os
 import shutil
 import struct
 import subprocess

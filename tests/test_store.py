@@ -67,6 +67,7 @@ def _writer(root, worker, barrier, results) -> None:
         results.put((worker, [], f"{type(exc).__name__}: {exc}"))
 
 
+@pytest.mark.slow  # a stress test: 4 processes x 90 synced epochs, 2-5 s
 def test_parallel_writers_in_processes_lose_nothing(tmp_path):
     """Four processes open a new store at the same instant and write at once. Before the
     store's setup lock, about one such start in ten failed with "database is locked"."""
@@ -392,6 +393,7 @@ def _opener(root, barrier, results) -> None:
         results.put(f"{type(exc).__name__}: {exc}")
 
 
+@pytest.mark.slow  # a stress test: 80 forked processes in 20 rounds, 2-9 s
 def test_processes_opening_a_new_store_at_the_same_instant_all_get_in(tmp_path):
     """Twenty new stores, each opened by four processes released together (the race that
     failed before the setup lock: 5 of 160 opens in one measurement here)."""
