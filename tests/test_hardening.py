@@ -130,11 +130,9 @@ def test_a_training_outlives_its_session_ends_by_itself_and_stops_with_the_serve
     monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
 
     def start(epochs: int, batch: int) -> AppTest:
-        at = new_app()
+        at = new_app({"train_epochs": str(epochs), "train_batch": str(batch)})  # settings from a shared link
         at.switch_page("pages/train.py")
         at.run()
-        at.number_input(key="train_epochs").set_value(epochs).run()
-        at.select_slider(key="train_batch").set_value(batch).run()
         at.button(key="train_start").click().run()
         return at
 
