@@ -33,7 +33,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from nets.store import RunStore, StoreError, SweepRecord
+from nets.store import HOST, RunStore, StoreError, SweepRecord
 from nets.sweep_report import SweepReport, report
 from nets.sweep_spec import (
     PRESETS,
@@ -46,7 +46,7 @@ from nets.sweep_spec import (
     parse_knob,
     parse_value,
 )
-from nets.sweep_trial import TrialJob, open_storage, run_trial
+from nets.sweep_trial import TrialJob, counted_trials, open_storage, run_trial
 
 PROG = "python -m nets.sweep"
 STUDY_DB = "sweeps.sqlite"
@@ -79,7 +79,8 @@ def start(
     storage = storage or default_storage(store.root)
     optuna.logging.set_verbosity(logging.WARNING)
     try:
-        optuna.create_study(study_name=sweep_id, storage=open_storage(storage), direction="maximize")
+        study = optuna.create_study(study_name=sweep_id, storage=open_storage(storage), direction="maximize")
+        study.set_user_attr("spec", spec.to_dict())  # what a machine that joins the sweep runs
     except optuna.exceptions.DuplicatedStudyError:
         raise SweepError(f"the study storage already has a sweep {sweep_id}: resume it instead") from None
     except Exception as exc:  # SQLAlchemy's errors for a bad URL or an unreachable database
@@ -88,13 +89,37 @@ def start(
     return store.sweep(sweep_id)
 
 
+def join(store: RunStore, sweep_id: str, storage: str) -> SweepRecord:
+    """Take part in a sweep another machine started, through its shared study storage: this
+    machine's workers take trials until the shared budget is spent, recorded in this store."""
+    optuna.logging.set_verbosity(logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=sweep_id, storage=open_storage(storage))
+    except KeyError:
+        raise SweepError(f"the study storage {storage} has no sweep {sweep_id}") from None
+    except Exception as exc:  # SQLAlchemy's errors for a bad URL or an unreachable database
+        raise SweepError(f"cannot use the study storage {storage}: {str(exc).splitlines()[0]}") from None
+    spec = SweepSpec.from_dict(study.user_attrs.get("spec") or {})
+    store.create_sweep(sweep_id, name=spec.name or sweep_id, spec=spec.to_dict(), storage=storage)
+    return store.sweep(sweep_id)
+
+
+def store_tag(store: RunStore) -> str:
+    """Names this machine's store in a shared study (a trial's `store` attribute)."""
+    return f"{HOST}:{store.root.resolve()}"
+
+
 def resume(store: RunStore, sweep_id: str) -> SweepRecord:
-    """Drive an ended or interrupted sweep again. Trials its dead workers left running are
-    marked failed in the study and queued again with the same settings."""
+    """Drive an ended or interrupted sweep again. The trials this store's dead workers left
+    running are marked failed in the study and queued again with the same settings (those
+    of other machines sharing the study are theirs)."""
     record = store.resume_sweep(sweep_id)
     optuna.logging.set_verbosity(logging.WARNING)
     study = optuna.load_study(study_name=sweep_id, storage=open_storage(record.storage))
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if trial.user_attrs.get("store") not in (None, store_tag(store)):
+            continue
+        study._storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
         study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
         study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
     for run in store.runs(sweep=sweep_id):
@@ -103,13 +128,19 @@ def resume(store: RunStore, sweep_id: str) -> SweepRecord:
     return record
 
 
-def trials_left(record: SweepRecord, spec: SweepSpec) -> int | None:
-    """How many trials the budget still allows (None: only the time budget bounds it)."""
+def trials_left(study: optuna.Study, spec: SweepSpec, tag: str, in_flight: int) -> int | None:
+    """How many more trials this driver may start (None: only the time budget bounds it).
+
+    The budget is the study's, shared by every machine that takes part: trials done or
+    running anywhere count, and so do this driver's tasks that have not asked for their
+    settings yet (`in_flight` tasks, of which the study shows some running under `tag`). A
+    failed trial uses its place (a sweep whose every trial fails must end); one that was
+    interrupted (its process killed, or the sweep stopped) does not."""
     if spec.planned_trials is None:
         return None
-    study = optuna.load_study(study_name=record.sweep_id, storage=open_storage(record.storage))
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-    return max(0, spec.planned_trials - len(done))
+    trials = counted_trials(study)
+    mine_running = sum(t.state == TrialState.RUNNING and t.user_attrs.get("store") == tag for t in trials)
+    return spec.planned_trials - len(trials) - max(0, in_flight - mine_running)
 
 
 @contextlib.contextmanager
@@ -150,8 +181,9 @@ def drive(
 ) -> SweepReport:
     """Run the sweep's trials until its budget is spent or it is asked to stop; record how it ended."""
     spec = SweepSpec.from_dict(record.spec)
-    job = TrialJob(record.sweep_id, record.spec, record.storage, str(store.root), data_dir, record.owner)
-    left = trials_left(record, spec)
+    tag = store_tag(store)
+    job = TrialJob(record.sweep_id, record.spec, record.storage, str(store.root), data_dir, record.owner, tag)
+    study = optuna.load_study(study_name=record.sweep_id, storage=open_storage(record.storage))
     deadline = time.monotonic() + spec.timeout if spec.timeout else None
     status, message = "finished", ""
     try:
@@ -159,14 +191,16 @@ def drive(
             slots = worker_threads(client)
             slot = len(store.runs(sweep=record.sweep_id))  # new seeds after a resume
             running: list = []
-            submitted = 0
             durations: list[float] = []  # wall time of the trials that trained all their epochs
             while True:
                 stop = store.sweep_stop_requested(record.sweep_id)
                 out_of_time = deadline is not None and time.monotonic() + _typical(durations) >= deadline
-                while not (stop or out_of_time) and (left is None or submitted < left) and len(running) < slots:
+                while not (stop or out_of_time) and len(running) < slots:
+                    left = trials_left(study, spec, tag, len(running))
+                    if left is not None and left <= 0:
+                        break
                     running.append(client.submit(run_trial, job, slot, pure=False, key=f"{record.sweep_id}-{slot}"))
-                    submitted, slot = submitted + 1, slot + 1
+                    slot += 1
                 if not running:
                     break
                 time.sleep(POLL_SECONDS)
@@ -234,6 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seeds the sampler")
     parser.add_argument("--name", default="", help="a name for the sweep")
     parser.add_argument("--resume", default=None, metavar="SWEEP_ID", help="go on with an interrupted sweep")
+    parser.add_argument(
+        "--join",
+        default=None,
+        metavar="SWEEP_ID",
+        help="take part in a sweep started elsewhere, through the shared --storage URL",
+    )
     parser.add_argument("--sweep-id", default=None, help=argparse.SUPPRESS)  # the dashboard names its sweeps
     parser.add_argument("--spec", default=None, help=argparse.SUPPRESS)  # the dashboard's SweepSpec as JSON
     parser.add_argument("--owner", default=None, help=argparse.SUPPRESS)  # the browser that started it
@@ -290,6 +330,10 @@ def main(argv: list[str] | None = None) -> int:
         store = RunStore(args.runs_dir)
         if args.resume:
             record = resume(store, args.resume)
+        elif args.join:
+            if not args.storage:
+                return fail("--join needs the sweep's shared --storage URL")
+            record = join(store, args.join, args.storage)
         else:
             spec = SweepSpec.from_dict(json.loads(args.spec)) if args.spec else spec_from_args(args)
             record = start(spec, store, storage=args.storage, sweep_id=args.sweep_id, owner=args.owner)

@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass
 
 import optuna
+from optuna.trial import TrialState
 
 from nets.data import Mnist, load_mnist
 from nets.recorder import Recorder
@@ -38,6 +39,7 @@ class TrialJob:
     runs_dir: str
     data_dir: str | None  # None: the worker's own MNIST_DIR, cache or download
     owner: str | None = None
+    store_tag: str = ""  # names the driver's store in a study that several machines share
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
     if spec.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=max(2, spec.workers), n_warmup_steps=0)
     if spec.pruner == "asha":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=4)
     return optuna.pruners.NopPruner()
 
 
@@ -91,6 +93,25 @@ def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
 def worker_data(data_dir: str | None) -> Mnist:
     """MNIST for this worker process, loaded once (the project's loader: verified files)."""
     return load_mnist(data_dir)
+
+
+COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.FAIL)
+
+
+def counted_trials(study: optuna.Study) -> list:
+    """The trials that use a place in the sweep's budget: done, running or failed; not those
+    interrupted (a killed process, a stop; they are tried again) or over the budget."""
+    return [t for t in study.get_trials(deepcopy=False, states=COUNTED) if not t.user_attrs.get("interrupted")]
+
+
+def over_budget(trial: optuna.Trial, spec: SweepSpec) -> bool:
+    """Whether the budget was spent by earlier trials. Drivers on several machines share a
+    study and may start one task too many at once; the storage numbers trials in the order
+    they were asked for, so the first ones within the budget win, everywhere alike."""
+    if spec.planned_trials is None:
+        return False
+    earlier = [t for t in counted_trials(trial.study) if t.number < trial.number]
+    return len(earlier) >= spec.planned_trials
 
 
 class _TrialEnded(Exception):
@@ -126,6 +147,9 @@ def _objective(trial: optuna.Trial, job: TrialJob, spec: SweepSpec, store: RunSt
     an epoch): the sampler must learn to avoid that region, which a failed trial would not
     teach it.
     """
+    if over_budget(trial, spec):
+        trial.set_user_attr("interrupted", True)  # not a trial of the sweep: uses no place
+        raise _TrialEnded("the sweep's budget of trials was spent meanwhile")
     params = {knob.name: knob.suggest(trial) for knob in spec.knobs}
     config = spec.config_for(params)
     label = spec.name or job.sweep_id
@@ -134,6 +158,7 @@ def _objective(trial: optuna.Trial, job: TrialJob, spec: SweepSpec, store: RunSt
         sweep=job.sweep_id, trial=trial.number, status="running",
     )  # fmt: skip
     trial.set_user_attr("run_id", run_id)
+    trial.set_user_attr("store", job.store_tag)  # which machine's store holds the run
     status, message, last = "finished", "", None
     recorder = Recorder(store, run_id)
     control = TrainControl()
@@ -148,7 +173,7 @@ def _objective(trial: optuna.Trial, job: TrialJob, spec: SweepSpec, store: RunSt
         )  # fmt: skip
         for metrics in epochs:
             last = metrics
-            trial.report(metrics.val_acc, metrics.epoch + 1)  # step = epochs trained: ASHA's rungs at 1, 3, 9
+            trial.report(metrics.val_acc, metrics.epoch + 1)  # step = epochs trained: ASHA judges after 1, 4, 16
             if metrics.epoch + 1 < config.epochs and trial.should_prune():  # pruning after the last saves nothing
                 epochs.close()  # the recorder records "stopped"; "pruned" replaces it below
                 status = "pruned"
@@ -186,6 +211,8 @@ def _objective(trial: optuna.Trial, job: TrialJob, spec: SweepSpec, store: RunSt
         return last.val_acc
     if status == "diverged":
         return last.val_acc if last is not None else 0.1
+    if status == "stopped":
+        trial.set_user_attr("interrupted", True)  # its place in the budget is free again on resume
     raise _TrialEnded(message or status)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from nets.store import RunStore
-from nets.sweep import main
+from nets.sweep import main, start
 from nets.sweep_report import SweepReport, report
 from nets.sweep_spec import Knob, SweepSpec, SweepSpecError, parse_knob
 
@@ -259,3 +259,44 @@ def test_a_sweep_on_a_real_dask_cluster_prunes_and_records(tmp_path, synthetic_d
     workers = {r.run_id: r for r in runs}
     assert {line["run_id"] for line in lines[:-1]} == set(workers)
     assert all(workers[line["run_id"]].status == line["status"] for line in lines[:-1])
+
+
+@pytest.mark.slow
+def test_a_second_machine_joins_a_sweep_through_its_shared_storage(tmp_path, synthetic_dir):
+    """Two drivers with their own runs directories share one study: the budget of 8 trials is
+    shared, each trial trained once, each recorded in the store of the machine that ran it."""
+    storage = f"sqlite:///{tmp_path / 'shared-study.sqlite'}"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MNIST_DIR": str(synthetic_dir)}
+    spec = tiny_spec(knobs=(Knob("learning_rate", low=1e-3, high=1e-2, log=True),), sampler="random", trials=8,
+                     workers=1, overrides=(("batch_size", 50), ("epochs", 60), ("hidden_size", 16)))  # fmt: skip
+    store_a = RunStore(tmp_path / "a")
+    sweep_id = start(spec, store_a, storage=storage).sweep_id
+    store_a.end_sweep(sweep_id, "stopped")  # made here; driven below by its own process, as on machine A
+    common = ["--workers", "1", "--json"]
+    a = sweep_process(["--resume", sweep_id, "--runs-dir", str(tmp_path / "a"), *common], env)
+    b = sweep_process(["--join", sweep_id, "--storage", storage, "--runs-dir", str(tmp_path / "b"), *common], env)
+    try:
+        _, err_a = a.communicate(timeout=300)
+        _, err_b = b.communicate(timeout=300)
+    finally:
+        a.kill()
+        b.kill()
+    assert a.returncode == 0 and b.returncode == 0, (err_a[-1000:], err_b[-1000:])
+    runs_a = RunStore(tmp_path / "a").runs(sweep=sweep_id)
+    runs_b = RunStore(tmp_path / "b").runs(sweep=sweep_id)
+    assert runs_a and runs_b, (len(runs_a), len(runs_b))  # both machines trained some
+    trials = sorted(r.trial for r in runs_a + runs_b)
+    assert trials == list(range(8)), trials  # the shared budget, each trial once
+    assert all(r.status == "finished" and r.epochs_done == 60 for r in runs_a + runs_b)
+    assert RunStore(tmp_path / "b").sweep(sweep_id).storage == storage
+
+
+def test_joining_needs_the_shared_storage_and_a_sweep_in_it(capsys, tmp_path):
+    for argv, says in [
+        (["--join", "sweep-x"], "--join needs the sweep's shared --storage URL"),
+        (["--join", "sweep-x", "--storage", f"sqlite:///{tmp_path / 's.sqlite'}"], "has no sweep sweep-x"),
+    ]:
+        with pytest.raises(SystemExit) as exited:
+            main([*argv, "--runs-dir", str(tmp_path / "runs")])
+        err = capsys.readouterr().err.strip()
+        assert exited.value.code == 2 and says in err and len(err.splitlines()) == 1, err
