@@ -20,12 +20,19 @@ PAGES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))
 
 
 @pytest.fixture
-def app(monkeypatch, synthetic_dir, tmp_path, new_app):
-    """A fresh app on the synthetic data and an empty store; afterwards its trainings stop."""
+def app_with(monkeypatch, synthetic_dir, tmp_path, new_app):
+    """Opens a fresh app on the synthetic data and an empty store, from a link that may carry
+    Train settings (`app_with({"train_epochs": "2"})`: one script run, not one per control)."""
     monkeypatch.setenv("MNIST_DIR", str(synthetic_dir))
     monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
-    return new_app()
+    return new_app
+
+
+@pytest.fixture
+def app(app_with):
+    """A fresh app on the synthetic data and an empty store; afterwards its trainings stop."""
+    return app_with()
 
 
 @pytest.fixture
@@ -104,10 +111,8 @@ def test_start_trains_a_run_to_the_end(app):
     assert "(your latest finished run that learned" in texts(app.caption)
 
 
-def test_start_twice_is_refused_while_training(app):
-    page(app, "pages/train.py")
-    app.number_input(key="train_epochs").set_value(200).run()
-    app.select_slider(key="train_batch").set_value(1).run()
+def test_start_twice_is_refused_while_training(app_with):
+    app = page(app_with({"train_epochs": "200", "train_batch": "1"}), "pages/train.py")
     app.button(key="train_start").click().run()
     assert app.button(key="train_start").disabled  # no second start while one trains
     assert not app.button(key="train_pause").disabled and not app.button(key="train_stop").disabled
@@ -124,15 +129,12 @@ def test_start_twice_is_refused_while_training(app):
     assert list(app.dataframe[0].value["status"]) == ["stopped"]
 
 
-def test_a_diverging_run_explains_itself(app):
+def test_a_diverging_run_explains_itself(app_with):
     """SGD at lr 10 with He init overshoots on this data (as in the engine's own test)."""
-    page(app, "pages/train.py")
-    app.selectbox(key="train_optimizer").set_value("sgd").run()
-    app.selectbox(key="train_init").set_value("he").run()
-    app.select_slider(key="train_lr").set_value(10.0).run()
-    app.select_slider(key="train_batch").set_value(8).run()
-    app.select_slider(key="train_hidden").set_value(16).run()
-    app.number_input(key="train_epochs").set_value(3).run()
+    settings = {"train_optimizer": "sgd", "train_init": "he", "train_lr": "10", "train_batch": "8",
+                "train_hidden": "16", "train_epochs": "3"}  # fmt: skip
+    app = page(app_with(settings), "pages/train.py")
+    assert app.select_slider(key="train_lr").value == 10.0 and app.select_slider(key="train_batch").value == 8
     app.button(key="train_start").click().run()
     run_until(app, lambda a: "diverged" in texts(a.error) or "finished" in texts(a.success))
     assert "run 1 diverged: " in texts(app.error) and "learning rate (10) is probably too high" in texts(app.error)
@@ -320,10 +322,8 @@ def live_epochs(at: AppTest) -> int:
     return int(found.group(1))
 
 
-def test_draw_rescores_on_the_live_weights_of_a_training_run(app):
-    page(app, "pages/train.py")
-    app.number_input(key="train_epochs").set_value(200).run()
-    app.select_slider(key="train_batch").set_value(1).run()
+def test_draw_rescores_on_the_live_weights_of_a_training_run(app_with):
+    app = page(app_with({"train_epochs": "200", "train_batch": "1"}), "pages/train.py")
     app.button(key="train_start").click().run()
     page(app, "pages/draw.py")
     assert app.selectbox(key="draw_model").options[0] == "run 1 (training now, live)"
