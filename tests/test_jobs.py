@@ -238,10 +238,10 @@ def test_paused_job_reports_no_speed_and_no_time_left(tiny_data):
 
 
 def test_install_uploaded_files(tmp_path):
-    files = synthetic_idx_files(n_train=5010, n_test=20)
+    files = synthetic_idx_files(n_train=100, n_test=20)  # an upload is checked, not split: any size will do
     import gzip
 
-    uploads = {f"{name}.gz": gzip.compress(content) for name, content in files.items()}
+    uploads = {f"{name}.gz": gzip.compress(content, compresslevel=1) for name, content in files.items()}
     assert install_files(uploads, tmp_path) == sorted(files)
     assert len(find_files(tmp_path)) == 4 and (tmp_path / TRAIN_IMAGES).read_bytes() == files[TRAIN_IMAGES]
 
@@ -255,22 +255,22 @@ def test_install_uploaded_files(tmp_path):
     ],
 )
 def test_bad_upload_caches_nothing(tmp_path, uploads, message):
-    good = {TRAIN_LABELS: synthetic_idx_files(n_train=5010, n_test=20)[TRAIN_LABELS]}
+    good = {TRAIN_LABELS: synthetic_idx_files(n_train=100, n_test=20)[TRAIN_LABELS]}
     with pytest.raises(DataError, match=message):
         install_files({**good, **uploads}, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_upload_pair_counts_must_agree(tmp_path):
-    files = synthetic_idx_files(n_train=5010, n_test=20)
-    short = synthetic_idx_files(n_train=5009, n_test=20)[TRAIN_LABELS]
-    with pytest.raises(DataError, match="5009 labels for 5010 images"):
+    files = synthetic_idx_files(n_train=100, n_test=20)
+    short = synthetic_idx_files(n_train=99, n_test=20)[TRAIN_LABELS]
+    with pytest.raises(DataError, match="99 labels for 100 images"):
         install_files({TRAIN_IMAGES: files[TRAIN_IMAGES], TRAIN_LABELS: short}, tmp_path)
 
 
 def test_measured_estimate_scales_with_work_and_gives_its_spread(tiny_data):
-    small = measure(TrainConfig(hidden_size=16, batch_size=10), tiny_data)
-    large = measure(TrainConfig(hidden_size=1024, batch_size=10), tiny_data)
+    small = measure(TrainConfig(hidden_size=16, batch_size=10), tiny_data, budget=0.2)
+    large = measure(TrainConfig(hidden_size=1024, batch_size=10), tiny_data, budget=0.2)  # 64 times the work
     assert 0 < small.seconds < large.seconds
     assert small.basis == "measured" and small.samples >= 1 and small.low <= small.seconds <= small.high
 
