@@ -10,6 +10,7 @@ import app_state
 import charts
 import frame
 import inside_charts
+import replay_ui
 from nets.calibration import at_threshold, confidence_histograms, coverage_curve, reliability
 from nets.inside import ablation, most_exciting, read, top_units
 
@@ -31,14 +32,7 @@ choice = m1.selectbox("Model", choices, index=app_state.choice_index("inside_cho
                       format_func=labels.get,
                       on_change=app_state.remember_choice, args=("inside_choice", "inside_model"))  # fmt: skip
 latest = ws.model(choice) or ws.current_model()
-kept = app_state.replay_epochs(ws, latest)
-if len(kept) > 1:
-    after = m2.select_slider("After epoch", kept, value=kept[-1], key=f"inside_epoch_{latest.run_id}",
-                             help="Replay: the weights kept after 1, 2, 4, 8, ... epochs, and the last")  # fmt: skip
-    view = app_state.model_at(ws, latest, after)
-else:
-    view = latest
-    m2.caption("A live snapshot: replay once the run ends." if latest.live else "No epochs kept to replay.")
+view = replay_ui.epoch_replay_ui(ws, latest, "inside", m2, explain=True)
 params, activation = view.params(), view.config.activation
 hidden_size = params["W1"].shape[1]
 

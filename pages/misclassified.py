@@ -5,6 +5,7 @@ import streamlit as st
 import app_state
 import charts
 import frame
+import replay_ui
 from nets.evaluation import confusion_matrix, evidence, misclassified, per_class_accuracy, runner_up, unsure_correct
 
 PER_PAGE = 40
@@ -24,6 +25,7 @@ choice = st.selectbox("Model", choices, index=app_state.choice_index("mis_choice
                       format_func=labels.get,
                       on_change=app_state.remember_choice, args=("mis_choice", "mis_model"))  # fmt: skip
 view = ws.model(choice) or ws.current_model()
+view = replay_ui.epoch_replay_ui(ws, view, "mis")  # "when did it learn to tell 4 from 9?"
 ev = app_state.evaluation(view, data)
 predictions = ev.predictions
 cm = confusion_matrix(ev.labels, predictions)

@@ -172,3 +172,22 @@ def test_a_clicked_point_is_taken_only_as_a_small_whole_number(monkeypatch, cust
     monkeypatch.setattr(app_state.st, "session_state", state)
     app_state.inside_pick_point()
     assert state.get("inside_map_digit") == expected
+
+
+def test_misclassified_replays_the_run_epoch_by_epoch(app, synthetic_dir, tmp_path):
+    """The epoch slider re-scores the test set with the weights kept after that epoch."""
+    from nets.data import load_mnist
+    from nets.evaluation import evaluate
+    from nets.store import RunStore
+
+    page(trained(app), "pages/misclassified.py")
+    data = load_mnist(synthetic_dir, download=False)
+    store = RunStore(tmp_path / "runs")
+    expected = {e: evaluate(store.load(1, e).net, data.x_test, data.y_test).accuracy for e in (1, 2)}
+    slider = app.select_slider(key="mis_epoch_1")
+    assert slider.options == ["1", "2"] and slider.value == 2
+    assert {m.label: m.value for m in app.metric}["Test accuracy"] == f"{expected[2]:.2%}"
+    slider.set_value(1).run()
+    assert not app.exception
+    assert {m.label: m.value for m in app.metric}["Test accuracy"] == f"{expected[1]:.2%}"
+    assert ("run", 1, 1) in app.session_state["evaluations"]  # the test set was scored with epoch 1's weights
