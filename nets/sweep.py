@@ -201,6 +201,8 @@ def drive(
                         break
                     running.append(client.submit(run_trial, job, slot, pure=False, key=f"{record.sweep_id}-{slot}"))
                     slot += 1
+                if stop:  # also when it came before any trial began (while the workers started)
+                    status, message = "stopped", "stopped on request"
                 if not running:
                     break
                 time.sleep(POLL_SECONDS)
@@ -211,8 +213,6 @@ def drive(
                         durations.append(outcome["seconds"])
                     if outcome and on_trial:
                         on_trial(outcome)
-                if stop:
-                    status, message = "stopped", "stopped on request"
     except KeyboardInterrupt:
         store.request_sweep_stop(record.sweep_id)  # the workers' trials end within a batch or two
         status, message = "interrupted", "stopped by Ctrl-C: resume it with --resume"

@@ -300,3 +300,29 @@ def test_joining_needs_the_shared_storage_and_a_sweep_in_it(capsys, tmp_path):
             main([*argv, "--runs-dir", str(tmp_path / "runs")])
         err = capsys.readouterr().err.strip()
         assert exited.value.code == 2 and says in err and len(err.splitlines()) == 1, err
+
+
+class _IdleClient:
+    """A Dask client with one worker thread that must never be given a trial."""
+
+    def scheduler_info(self, n_workers=-1):
+        return {"workers": {"w1": {"nthreads": 1}}}
+
+    def submit(self, *args, **kwargs):
+        raise AssertionError("a stopped sweep started a trial")
+
+
+def test_a_sweep_stopped_while_its_workers_start_ends_stopped_not_finished(tmp_path, monkeypatch):
+    """Stop can be pressed as soon as the sweep is recorded, seconds before its LocalCluster is up;
+    the driver then starts no trial and must say the sweep was stopped (it said "finished")."""
+    import contextlib
+
+    import nets.sweep as sweep
+
+    store = RunStore(tmp_path / "runs")
+    record = start(tiny_spec(), store)
+    store.request_sweep_stop(record.sweep_id)
+    monkeypatch.setattr(sweep, "dask_client", lambda workers, scheduler: contextlib.nullcontext(_IdleClient()))
+    found = sweep.drive(store, store.sweep(record.sweep_id))
+    assert (found.record.status, found.record.message) == ("stopped", "stopped on request")
+    assert found.rows == ()
