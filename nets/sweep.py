@@ -113,9 +113,9 @@ def resume(store: RunStore, sweep_id: str) -> SweepRecord:
     """Drive an ended or interrupted sweep again. The trials this store's dead workers left
     running are marked failed in the study and queued again with the same settings (those
     of other machines sharing the study are theirs)."""
-    record = store.resume_sweep(sweep_id)
     optuna.logging.set_verbosity(logging.WARNING)
-    study = optuna.load_study(study_name=sweep_id, storage=open_storage(record.storage))
+    study = _load_study(sweep_id, store.sweep(sweep_id).storage)  # before taking it over: a failure leaves it as it was
+    record = store.resume_sweep(sweep_id)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if trial.user_attrs.get("store") not in (None, store_tag(store)):
             continue
@@ -126,6 +126,15 @@ def resume(store: RunStore, sweep_id: str) -> SweepRecord:
         if run.live:  # a trial its dead worker left behind on another host
             store.mark_interrupted(run.run_id, "its sweep was resumed")
     return record
+
+
+def _load_study(sweep_id: str, storage: str) -> optuna.Study:
+    try:
+        return optuna.load_study(study_name=sweep_id, storage=open_storage(storage))
+    except KeyError:
+        raise SweepError(f"the study storage {storage} has no sweep {sweep_id}") from None
+    except Exception as exc:  # SQLAlchemy's errors for a bad URL or an unreachable database
+        raise SweepError(f"cannot use the study storage {storage}: {str(exc).splitlines()[0]}") from None
 
 
 def trials_left(study: optuna.Study, spec: SweepSpec, tag: str, in_flight: int) -> int | None:

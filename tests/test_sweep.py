@@ -326,3 +326,21 @@ def test_a_sweep_stopped_while_its_workers_start_ends_stopped_not_finished(tmp_p
     found = sweep.drive(store, store.sweep(record.sweep_id))
     assert (found.record.status, found.record.message) == ("stopped", "stopped on request")
     assert found.rows == ()
+
+
+def test_a_resume_whose_study_storage_is_gone_says_so_in_one_line_and_leaves_the_sweep_as_it_was(capsys, tmp_path):
+    """It raised SQLAlchemy's traceback after taking the sweep over (a stopped sweep then read as
+    running, then as interrupted by a dead process)."""
+    store = RunStore(tmp_path / "runs")
+    record = start(tiny_spec(), store, storage=f"sqlite:///{tmp_path / 'study.sqlite'}")
+    store.end_sweep(record.sweep_id, "stopped", "stopped on request")
+    (tmp_path / "study.sqlite").unlink()
+    (tmp_path / "study.sqlite").mkdir()  # not a database any more
+    with pytest.raises(SystemExit) as exited:
+        main(["--resume", record.sweep_id, "--runs-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip()
+    assert exited.value.code == 2 and "cannot use the study storage" in err and len(err.splitlines()) == 1, err
+    assert (store.sweep(record.sweep_id).status, store.sweep(record.sweep_id).message) == (
+        "stopped",
+        "stopped on request",
+    )
