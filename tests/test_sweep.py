@@ -344,3 +344,13 @@ def test_a_resume_whose_study_storage_is_gone_says_so_in_one_line_and_leaves_the
         "stopped",
         "stopped on request",
     )
+
+
+def test_the_importance_of_a_sweep_whose_study_cannot_be_read_is_none_not_a_traceback(tmp_path):
+    from nets.sweep_report import importance
+
+    store = RunStore(tmp_path / "runs")
+    record = start(tiny_spec(), store, storage=f"sqlite:///{tmp_path / 'study.sqlite'}")
+    (tmp_path / "study.sqlite").unlink()
+    (tmp_path / "study.sqlite").mkdir()  # SQLAlchemy's OperationalError, which the Sweep page showed as a traceback
+    assert importance(store.sweep(record.sweep_id)) is None
