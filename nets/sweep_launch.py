@@ -13,13 +13,15 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
+from nets.store import SweepRecord
 from nets.sweep import new_sweep_id
 from nets.sweep_spec import SweepSpec
 
 ROOT = Path(__file__).resolve().parent.parent
-_launched: dict[str, subprocess.Popen] = {}  # this server's sweep processes, by sweep id
+_launched: dict[str, tuple[subprocess.Popen, float]] = {}  # this server's sweep processes and when, by sweep id
 _lock = threading.Lock()
 
 
@@ -48,19 +50,33 @@ def _start(sweep_id: str, arguments: list[str], runs_dir: Path, scheduler: str |
     if scheduler:
         command += ["--scheduler", scheduler]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    launched_at = time.time()
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     with _lock:
-        _launched[sweep_id] = process
+        _launched[sweep_id] = (process, launched_at)
     return sweep_id
+
+
+def began(record: SweepRecord | None) -> bool:
+    """Whether the process launched for this sweep has taken it: a new sweep is recorded; a
+    resumed one (recorded long before) runs, or ended after the launch. A sweep this server did
+    not launch counts as begun once it is recorded."""
+    if record is None:
+        return False
+    with _lock:
+        launched = _launched.get(record.sweep_id)
+    if launched is None or record.created >= launched[1]:
+        return True
+    return record.live or (record.ended is not None and record.ended >= launched[1])
 
 
 def launch_failure(runs_dir: Path, sweep_id: str) -> str | None:
     """Why a sweep this server launched ended before recording itself (its log's last line),
     or None while it starts or after it began."""
     with _lock:
-        process = _launched.get(sweep_id)
+        process = _launched.get(sweep_id, (None, 0.0))[0]
     if process is None or process.poll() is None:
         return None
     try:

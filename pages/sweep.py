@@ -13,7 +13,7 @@ import frame
 import sweep_charts
 from nets import compare
 from nets.config import PRESETS
-from nets.sweep_launch import launch, launch_failure, launch_resume
+from nets.sweep_launch import began, launch, launch_failure, launch_resume
 from nets.sweep_report import report
 from nets.sweep_spec import MAX_WORKERS, PRUNERS, SAMPLERS, Knob, SweepSpec, SweepSpecError
 from nets.workspace import WorkspaceError
@@ -199,7 +199,7 @@ records = store.runs()
 sweeps = store.sweeps()
 ids = [s.sweep_id for s in sweeps]
 starting = app_state.starting_sweep()
-if starting and starting in ids:
+if starting and began(next((s for s in sweeps if s.sweep_id == starting), None)):
     app_state.set_starting_sweep(None)
     starting = None
 if starting:
@@ -209,8 +209,8 @@ if starting:
         app_state.set_starting_sweep(None)
     else:
         st.info("Starting the sweep: its workers are loading the data…")
-        st.fragment(lambda: st.rerun() if starting in [s.sweep_id for s in store.sweeps()] else None,
-                    run_every=1.0)()  # fmt: skip
+        st.fragment(lambda: st.rerun() if began(next((s for s in store.sweeps() if s.sweep_id == starting), None))
+                    or launch_failure(store.root, starting) else None, run_every=1.0)()  # fmt: skip
 
 with st.expander("New sweep", expanded=not sweeps and not starting):
     new_sweep_form(records)
@@ -246,7 +246,7 @@ if record.live:
         c1.button("Stop the sweep", key="sweep_stop", on_click=store.request_sweep_stop, args=(chosen,))
     else:
         c2.caption("Started in another browser: only that browser may stop it.")
-elif record.status in ("interrupted", "stopped") and mine:
+elif record.status in ("interrupted", "stopped") and mine and starting != chosen:  # not while it resumes
     if record.message:
         st.caption(f"It ended: {record.message}.")
     if st.button("Resume the sweep", key="sweep_resume"):

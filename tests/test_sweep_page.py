@@ -115,3 +115,28 @@ def test_a_sweep_of_another_browser_can_be_watched_but_not_stopped(sweep_page, t
     store.end_sweep(record.sweep_id, "stopped", "stopped on request")
     at.run()
     assert not [b for b in at.button if b.key == "sweep_resume"]  # nor resume it
+
+
+def test_a_resume_that_cannot_start_says_why_instead_of_offering_resume_again(sweep_page, tmp_path):
+    """The page took a resumed sweep as started as soon as it saw it in the store, where it
+    already was: it said nothing while the driver started, nor when it failed, and offered
+    Resume again as if the click had been lost."""
+    store = RunStore(tmp_path / "runs")
+    spec = SweepSpec(knobs=(Knob("hidden_size", choices=(16, 32)),), sampler="grid", pruner="none", trials=None,
+                     workers=1)  # fmt: skip
+    record = start(spec, store, storage=f"sqlite:///{tmp_path / 'study.sqlite'}")
+    store.end_sweep(record.sweep_id, "stopped", "stopped on request")
+    (tmp_path / "study.sqlite").unlink()
+    (tmp_path / "study.sqlite").mkdir()  # its study cannot be opened: the resume is refused
+    at = sweep_page.run()
+    by_key(at.button, "sweep_resume").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [b for b in at.button if b.key == "sweep_resume"]
+    assert any("Starting the sweep" in i.value for i in at.info)
+    deadline = time.monotonic() + 60
+    while not at.error:
+        assert time.monotonic() < deadline, "the failed resume was never reported"
+        time.sleep(0.5)
+        at.run()
+    assert "The sweep did not start:" in at.error[0].value and "cannot use the study storage" in at.error[0].value
+    assert store.sweep(record.sweep_id).status == "stopped"
