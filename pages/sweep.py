@@ -166,6 +166,11 @@ def live_view(sweep_id: str) -> None:
     if best:
         settings = ", ".join(setting_text(k, v) for k, v in best.params.items())
         st.caption(f"Best so far: trial {best.trial} (run {best.run_id}): {settings}.")
+    elif found.rows and not record.live:
+        ended = ", ".join(f"{n} {s}" for s in ("diverged", "failed", "pruned", "stopped", "interrupted")
+                          if (n := found.count(s)))  # fmt: skip
+        st.warning(f"No trial trained all its epochs ({ended}), so there is no best: the table below says how "
+                   "each ended; try a lower learning rate or other ranges.")  # fmt: skip
     left, right = st.columns(2)
     with left:
         st.plotly_chart(sweep_charts.history_figure(found.rows, found.best_so_far()), key="sweep_history")

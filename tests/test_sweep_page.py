@@ -140,3 +140,20 @@ def test_a_resume_that_cannot_start_says_why_instead_of_offering_resume_again(sw
         at.run()
     assert "The sweep did not start:" in at.error[0].value and "cannot use the study storage" in at.error[0].value
     assert store.sweep(record.sweep_id).status == "stopped"
+
+
+def test_a_sweep_whose_every_trial_diverged_says_so_instead_of_showing_an_empty_best(sweep_page, tmp_path):
+    """It ended "Finished" with 0 trials done and a best of "–", and nothing said why."""
+    store = RunStore(tmp_path / "runs")
+    spec = SweepSpec(knobs=(Knob("learning_rate", choices=(5.0, 9.0)),), sampler="grid", pruner="none",
+                     trials=None, workers=1)  # fmt: skip
+    record = start(spec, store)
+    for trial, lr in enumerate((5.0, 9.0)):
+        run_id = store.create_run(spec.config_for({"learning_rate": lr}), source="sweep", sweep=record.sweep_id,
+                                  trial=trial, status="running")  # fmt: skip
+        store.set_status(run_id, "diverged", "the loss became NaN in epoch 1")
+    store.end_sweep(record.sweep_id, "finished")
+    at = sweep_page.run()
+    assert not at.exception, [e.value for e in at.exception]
+    warning = " ".join(w.value for w in at.warning)
+    assert "No trial trained all its epochs (2 diverged), so there is no best" in warning
