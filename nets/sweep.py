@@ -301,7 +301,8 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
     return SweepSpec(
         knobs=tuple(parse_knob(p) for p in args.param), preset=args.preset,
         overrides=tuple(sorted(overrides.items())), sampler=args.sampler, pruner=args.pruner, trials=trials,
-        timeout=args.timeout, seed=args.seed, workers=args.workers or default_workers(), name=args.name,
+        timeout=args.timeout, seed=args.seed, name=args.name,
+        workers=default_workers() if args.workers is None else args.workers,
     )  # fmt: skip
 
 

@@ -354,3 +354,11 @@ def test_the_importance_of_a_sweep_whose_study_cannot_be_read_is_none_not_a_trac
     (tmp_path / "study.sqlite").unlink()
     (tmp_path / "study.sqlite").mkdir()  # SQLAlchemy's OperationalError, which the Sweep page showed as a traceback
     assert importance(store.sweep(record.sweep_id)) is None
+
+
+def test_workers_0_on_the_command_line_is_refused_not_read_as_the_default():
+    from nets.sweep import build_parser, spec_from_args
+
+    args = build_parser().parse_args(["--param", "lr=0.1,0.2", "--workers", "0"])
+    with pytest.raises(SweepSpecError, match=r"workers must be a whole number from 1 to 64 \(got 0\)"):
+        spec_from_args(args)
