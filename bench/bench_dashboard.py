@@ -77,6 +77,8 @@ def in_dashboard(page, url: str, config, server_pid: int) -> tuple[float, float,
     browsers = chromium_pids()
     browser_cpu, server_cpu, started = chromium_cpu(browsers), cpu_seconds(server_pid), time.perf_counter()
     start.click()
+    # The page shows this browser's previous run, finished, until the new one draws its progress.
+    page.get_by_text(re.compile(r": running, epoch \d+ of")).wait_for(timeout=60_000)
     done = page.get_by_text(re.compile(r"finished after \d+ epochs"))
     done.wait_for(timeout=600_000)
     wall = time.perf_counter() - started

@@ -81,11 +81,12 @@ def live_view() -> None:
     trace = snap.trace if snap is not None else focus.store.trace(focus.run_id)
     changes, smoothing = (snap.lr_changes if snap is not None else ()), app_state.smoothing()
     curves = app_state.figure(
-        ("curves", *((r.run_id, len(histories[r.run_id])) for r in shown), len(trace), smoothing, len(changes)),
+        ("curves", *((r.run_id, len(histories[r.run_id])) for r in shown), smoothing, len(changes), len(trace)),
         lambda: charts.training_figure(
             charts.series_for([(r.name, histories[r.run_id]) for r in shown]), max(r.config.epochs for r in shown),
             trace, smoothing, changes,
         ),
+        every=2.0 if snap is not None and snap.status == "running" else 0.0,  # new batch points: redraw every 2 s
     )  # fmt: skip
     st.plotly_chart(curves, key="train_curves_chart")
     mine = active is not None and focus.run_id == active.run_id

@@ -78,7 +78,11 @@ def test_trace_moves_inside_an_epoch_advice_applies_and_health_shows(mnist, tmp_
         page.get_by_role("button", name="Start").click()
         page.get_by_text("run 3 finished after 3 epochs").wait_for(timeout=120_000)
         panel = page.locator("[data-testid=stExpander]", has_text="The net's health")
-        page.locator(".st-key-train_histogram_chart .js-plotly-plot").wait_for(timeout=30_000)
+        histogram = page.locator(".st-key-train_histogram_chart .js-plotly-plot")
+        deadline = time.monotonic() + 30
+        while histogram.count() != 1:  # the page redraws around the finished run: one chart once it settles
+            assert time.monotonic() < deadline, "no single histogram chart"
+            page.wait_for_timeout(200)
         assert plot_json(page, "train_health_chart", "el.data[0].x") == [1, 2, 3]
         for size in SIZES:
             page.set_viewport_size(size)
