@@ -72,7 +72,7 @@ def make_sampler(spec: SweepSpec, slot: int) -> optuna.samplers.BaseSampler:
     the same settings, and the same spec and seed draw the same sequence again. The grid is
     the exception: it gives trial k the k-th point of one shuffled order, which every worker
     must share."""
-    seed = spec.seed * 1_000_003 + slot
+    seed = (spec.seed * 1_000_003 + slot) % 2**32  # NumPy takes seeds below 2**32
     if spec.sampler == "grid":
         return optuna.samplers.GridSampler(spec.grid_space(), seed=spec.seed)
     if spec.sampler == "random":

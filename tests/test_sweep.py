@@ -362,3 +362,16 @@ def test_workers_0_on_the_command_line_is_refused_not_read_as_the_default():
     args = build_parser().parse_args(["--param", "lr=0.1,0.2", "--workers", "0"])
     with pytest.raises(SweepSpecError, match=r"workers must be a whole number from 1 to 64 \(got 0\)"):
         spec_from_args(args)
+
+
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_every_seed_the_spec_accepts_makes_a_sampler(sampler):
+    """Seeds from 4,295 up (the spec allows up to 2**31 - 1) gave NumPy a seed over 2**32 - 1: every
+    task raised before its trial existed, so the budget never shrank and the driver went on forever."""
+    import optuna
+
+    from nets.sweep_trial import make_sampler
+
+    spec = tiny_spec(knobs=(Knob("learning_rate", low=1e-3, high=1e-2),), sampler=sampler, trials=4, seed=2**31 - 1)
+    study = optuna.create_study(sampler=make_sampler(spec, slot=7), direction="maximize")
+    assert 1e-3 <= study.ask().suggest_float("learning_rate", 1e-3, 1e-2) <= 1e-2
