@@ -201,6 +201,7 @@ def drive(
             slot = len(store.runs(sweep=record.sweep_id))  # new seeds after a resume
             running: list = []
             durations: list[float] = []  # wall time of the trials that trained all their epochs
+            lost = 0  # tasks in a row that failed before their trial existed (they use no place in the budget)
             while True:
                 stop = store.sweep_stop_requested(record.sweep_id)
                 out_of_time = deadline is not None and time.monotonic() + _typical(durations) >= deadline
@@ -218,6 +219,12 @@ def drive(
                 for future in [f for f in running if f.done()]:
                     running.remove(future)
                     outcome = _outcome(future)
+                    if outcome and outcome["trial"] is None:
+                        lost += 1
+                        if lost >= max(3, slots):  # a worker that cannot run any trial would be fed forever
+                            raise SweepError(f"{lost} trials in a row could not start: {outcome['message']}")
+                    elif outcome:
+                        lost = 0
                     if outcome and outcome.get("status") == "finished":
                         durations.append(outcome["seconds"])
                     if outcome and on_trial:

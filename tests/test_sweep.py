@@ -375,3 +375,33 @@ def test_every_seed_the_spec_accepts_makes_a_sampler(sampler):
     spec = tiny_spec(knobs=(Knob("learning_rate", low=1e-3, high=1e-2),), sampler=sampler, trials=4, seed=2**31 - 1)
     study = optuna.create_study(sampler=make_sampler(spec, slot=7), direction="maximize")
     assert 1e-3 <= study.ask().suggest_float("learning_rate", 1e-3, 1e-2) <= 1e-2
+
+
+class _BrokenWorkerClient(_IdleClient):
+    """A cluster whose worker cannot run a trial at all (it cannot open the study, say)."""
+
+    submitted = 0
+
+    def submit(self, *args, **kwargs):
+        from concurrent.futures import Future
+
+        _BrokenWorkerClient.submitted += 1
+        future = Future()
+        future.set_exception(OSError("unable to open database file"))
+        return future
+
+
+def test_a_sweep_whose_workers_cannot_start_a_trial_fails_in_one_line_instead_of_running_forever(tmp_path, monkeypatch):
+    """Such a task leaves no trial in the study, so the budget never shrank: the driver fed it forever."""
+    import contextlib
+
+    import nets.sweep as sweep
+
+    store = RunStore(tmp_path / "runs")
+    record = start(tiny_spec(), store)
+    monkeypatch.setattr(sweep, "POLL_SECONDS", 0.0)
+    monkeypatch.setattr(sweep, "dask_client", lambda workers, scheduler: contextlib.nullcontext(_BrokenWorkerClient()))
+    found = sweep.drive(store, store.sweep(record.sweep_id))
+    assert found.record.status == "failed", found.record
+    assert found.record.message == "3 trials in a row could not start: OSError: unable to open database file"
+    assert _BrokenWorkerClient.submitted == 3
