@@ -27,6 +27,7 @@ import secrets
 import statistics
 import sys
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -81,6 +82,7 @@ def start(
     try:
         study = optuna.create_study(study_name=sweep_id, storage=open_storage(storage), direction="maximize")
         study.set_user_attr("spec", spec.to_dict())  # what a machine that joins the sweep runs
+        study.set_user_attr("started_by", store_tag(store))  # a machine that joins seeds its trials apart
     except optuna.exceptions.DuplicatedStudyError:
         raise SweepError(f"the study storage already has a sweep {sweep_id}: resume it instead") from None
     except Exception as exc:  # SQLAlchemy's errors for a bad URL or an unreachable database
@@ -199,6 +201,8 @@ def drive(
         with dask_client(spec.workers, scheduler) as client:
             slots = worker_threads(client)
             slot = len(store.runs(sweep=record.sweep_id))  # new seeds after a resume
+            if study.user_attrs.get("started_by", tag) != tag:  # joined: not the starter's seeds, nor its draws
+                slot += (zlib.crc32(tag.encode()) % 1000 + 1) * 1_000_000
             running: list = []
             durations: list[float] = []  # wall time of the trials that trained all their epochs
             lost = 0  # tasks in a row that failed before their trial existed (they use no place in the budget)

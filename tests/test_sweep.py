@@ -405,3 +405,49 @@ def test_a_sweep_whose_workers_cannot_start_a_trial_fails_in_one_line_instead_of
     assert found.record.status == "failed", found.record
     assert found.record.message == "3 trials in a row could not start: OSError: unable to open database file"
     assert _BrokenWorkerClient.submitted == 3
+
+
+def test_a_machine_that_joins_a_sweep_does_not_draw_the_starters_settings(tmp_path, monkeypatch):
+    """Trial slots seed the samplers; both machines counted slots from 0, so with random or TPE
+    sampling the joiner trained the very settings the starter was training."""
+    import contextlib
+
+    import nets.sweep as sweep
+
+    class OneTaskClient(_IdleClient):
+        def __init__(self, store, sweep_id):
+            self.store, self.sweep_id, self.slots = store, sweep_id, []
+
+        def submit(self, fn, job, slot, **kwargs):
+            from concurrent.futures import Future
+
+            self.slots.append(slot)
+            self.store.request_sweep_stop(self.sweep_id)  # one task each is enough
+            future = Future()
+            future.set_result(None)
+            return future
+
+    storage = f"sqlite:///{tmp_path / 'shared-study.sqlite'}"
+    spec = tiny_spec(knobs=(Knob("learning_rate", low=1e-3, high=1e-2, log=True),), sampler="random", trials=8)
+    store_a, store_b = RunStore(tmp_path / "a"), RunStore(tmp_path / "b")
+    sweep_id = start(spec, store_a, storage=storage).sweep_id
+    sweep.join(store_b, sweep_id, storage)
+    clients = {store_a.root: OneTaskClient(store_a, sweep_id), store_b.root: OneTaskClient(store_b, sweep_id)}
+    for store in (store_a, store_b):
+        monkeypatch.setattr(
+            sweep, "dask_client", lambda workers, scheduler, c=clients[store.root]: contextlib.nullcontext(c)
+        )
+        sweep.drive(store, store.sweep(sweep_id))
+    (slot_a,), (slot_b,) = clients[store_a.root].slots, clients[store_b.root].slots
+    assert slot_a == 0  # the starter's first trial keeps the seed the spec gives it
+    draws = [make_sampler_value(spec, slot) for slot in (slot_a, slot_b)]
+    assert draws[0] != draws[1], (slot_a, slot_b, draws)
+
+
+def make_sampler_value(spec: SweepSpec, slot: int) -> float:
+    import optuna
+
+    from nets.sweep_trial import make_sampler
+
+    study = optuna.create_study(sampler=make_sampler(spec, slot), direction="maximize")
+    return study.ask().suggest_float("learning_rate", 1e-3, 1e-2, log=True)
