@@ -38,7 +38,7 @@ def test_trace_moves_inside_an_epoch_advice_applies_and_health_shows(mnist, tmp_
         page = browser.new_page(viewport=SIZES[0], device_scale_factor=1)
         # 55,000 digits in batches of 8 through 512 hidden units: an epoch of many seconds.
         page.goto(f"{server.url}/train?train_epochs=2&train_hidden=512&train_batch=8")
-        page.get_by_role("button", name="Start").click()
+        page.locator(".st-key-train_start button").click()
         seen: list[float] = []
         deadline = time.monotonic() + 60
         while len(set(seen)) < 4:
@@ -50,13 +50,13 @@ def test_trace_moves_inside_an_epoch_advice_applies_and_health_shows(mnist, tmp_
             page.wait_for_timeout(250)
         assert seen == sorted(seen) and 0 < seen[-1] < 1  # four steps forward, all inside epoch 1
         page.get_by_text("epoch 1 of 2").first.wait_for(timeout=5_000)  # the banner agrees: no epoch ended yet
-        page.get_by_role("button", name="Stop").click()
+        page.locator(".st-key-train_stop button").click()
         page.get_by_text("run 1 was stopped").wait_for(timeout=30_000)
 
         # A rate far too high: after its first epoch the loss is worse than guessing, and the
         # advice offers a lower rate, into the run itself while it trains.
         page.goto(f"{server.url}/train?train_epochs=3&train_hidden=16&train_batch=8&train_optimizer=sgd&train_lr=10")
-        page.get_by_role("button", name="Start").click()
+        page.locator(".st-key-train_start button").click()
         advice = page.locator(".st-key-train_advice_lr_too_high")
         advice.wait_for(timeout=60_000)
         for size in SIZES:
@@ -68,14 +68,14 @@ def test_trace_moves_inside_an_epoch_advice_applies_and_health_shows(mnist, tmp_
         advice.get_by_role("button", name="Apply").click()
         page.get_by_text("Applied learning rate 10 → 1 into").wait_for(timeout=30_000)
         assert page.locator(".st-key-train_lr [data-testid=stSliderThumbValue]").inner_text() == "1"
-        stop = page.get_by_role("button", name="Stop")
+        stop = page.locator(".st-key-train_stop button")  # not Streamlit's own "Stop" in the header
         if stop.is_enabled():
             stop.click()
-        page.get_by_role("button", name="Start").and_(page.locator(":enabled")).wait_for(timeout=30_000)
+        page.locator(".st-key-train_start button:enabled").wait_for(timeout=30_000)
 
         # A short healthy run: the health panel with its charts and the epoch slider.
         page.goto(f"{server.url}/train?train_epochs=3&train_hidden=64&train_batch=100")
-        page.get_by_role("button", name="Start").click()
+        page.locator(".st-key-train_start button").click()
         page.get_by_text("run 3 finished after 3 epochs").wait_for(timeout=120_000)
         panel = page.locator("[data-testid=stExpander]", has_text="The net's health")
         histogram = page.locator(".st-key-train_histogram_chart .js-plotly-plot")
