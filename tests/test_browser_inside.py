@@ -8,6 +8,7 @@ import re
 
 import pytest
 from browser import browser_page, chromium_available, draw_stroke, plot_json, plot_point, screenshot, serve
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = [
     pytest.mark.browser,
@@ -32,7 +33,7 @@ def nav(page, title: str) -> None:
 
 
 def chart(page, key: str) -> None:
-    page.locator(f".st-key-{key} .js-plotly-plot").wait_for(timeout=60_000)
+    page.locator(f".st-key-{key} .js-plotly-plot").first.wait_for(timeout=60_000)
     page.wait_for_timeout(800)  # Plotly's layout settles before positions are read
 
 
@@ -64,8 +65,16 @@ def test_a_drawing_through_the_net_a_unit_off_and_the_map(server):
 
         # Click the strongest unit for the answer, then switch it off.
         unit = units["customdata"][0]
-        page.mouse.click(*plot_point(page, "inside_diagram", 1, units["y"][0]))
-        page.get_by_role("heading", name=f"Unit {unit}").wait_for(timeout=30_000)
+        heading = page.get_by_role("heading", name=f"Unit {unit}")
+        for _ in range(3):  # after the resizes above, Plotly may still be laying out: click again if it missed
+            page.wait_for_timeout(1000)
+            page.mouse.click(*plot_point(page, "inside_diagram", 1, units["y"][0]))
+            try:
+                heading.wait_for(timeout=10_000)
+                break
+            except PlaywrightTimeout:
+                continue
+        heading.wait_for(timeout=10_000)
         page.get_by_role("button", name=f"Switch unit {unit} off").click()
         page.get_by_text(re.compile(r"With 1 unit off it reads \d")).wait_for(timeout=30_000)
         page.get_by_text(re.compile(r"[\d,]+ of 10,000 test digits change their answer")).wait_for(timeout=30_000)
@@ -102,7 +111,7 @@ def test_the_epoch_slider_replays_a_run(server):
         chart(page, "inside_diagram")
         page.get_by_text(re.compile(r"run \d+, after 2 epochs")).wait_for(timeout=30_000)
         accuracy = page.locator("[data-testid=stMetricValue]").first.inner_text()
-        thumb = page.locator("[class*=st-key-inside_epoch_] [role=slider]")
+        thumb = page.locator("[class*=st-key-inside_epoch_] input[type=range]")
         thumb.focus()
         page.keyboard.press("ArrowLeft")
         page.get_by_text(re.compile(r"run \d+, after 1 epochs")).wait_for(timeout=30_000)
@@ -110,3 +119,28 @@ def test_the_epoch_slider_replays_a_run(server):
         page.wait_for_timeout(500)
         assert page.locator("[data-testid=stMetricValue]").first.inner_text() != accuracy
         screenshot(page, "inside_epoch_1")
+
+
+def test_draw_reads_a_photo_and_refuses_a_bad_file(server, tmp_path):
+    from PIL import Image, ImageDraw
+
+    photo = Image.new("L", (600, 800), 215)
+    ImageDraw.Draw(photo).line([(150, 200), (450, 200), (270, 640)], fill=35, width=44)  # a 7 in dark ink
+    good = tmp_path / "seven.jpg"
+    photo.save(good, format="JPEG", quality=85)
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"this is not a picture at all")
+    with browser_page(*SIZES[0]) as page:
+        page.goto(f"{server.url}/draw")
+        page.locator(".st-key-draw_canvas_0 canvas.upper-canvas").wait_for(timeout=30_000)
+        page.get_by_text("Or load a test digit or a photo").click()
+        page.locator(".st-key-draw_photo input[type=file]").set_input_files(str(good))
+        page.get_by_text("In the net's input: the photo seven.jpg").wait_for(timeout=30_000)
+        page.locator(".draw-guess").wait_for(timeout=30_000)
+        assert page.locator(".draw-guess").inner_text().strip() == "7"
+        screenshot(page, "draw_photo")
+        page.locator(".st-key-draw_photo input[type=file]").set_input_files(str(bad))
+        page.get_by_text("Not read: notes.png is not a PNG or JPEG image.").wait_for(timeout=30_000)
+        assert page.get_by_text("In the net's input: the photo seven.jpg").is_visible()  # the last good input stays
+        page.get_by_role("button", name="Random").click()
+        page.get_by_text(re.compile(r"In the net's input: test digit #\d+, a \d")).wait_for(timeout=30_000)
