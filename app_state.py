@@ -928,3 +928,15 @@ def inside_defaults(source: str, test_index: int) -> None:
     st.session_state.setdefault("inside_source", source)
     st.session_state.setdefault("inside_test_index", int(test_index))
     st.session_state.setdefault("inside_view", "digit")
+
+
+def stored_health(ws: Workspace, run_id: int, epochs: int) -> tuple:
+    """A stored run's health per epoch (EpochHealth), as recorded; read again when an epoch is added."""
+    return _stored_health(ws.store, str(ws.store.path), run_id, epochs)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _stored_health(_store: RunStore, path: str, run_id: int, epochs: int) -> tuple:
+    from nets.health import EpochHealth
+
+    return tuple(EpochHealth.from_dict(h) for h in _store.health(run_id))

@@ -37,6 +37,7 @@ class Recorder:
         self.run_id = run_id
         self.error = ""  # why recording stopped; empty while it works (or when not recording)
         self._trace = LossTrace(TRACE_POINTS_PER_EPOCH)
+        self._health: EpochHealth | None = None  # the latest epoch's, until that epoch is recorded
 
     @property
     def recording(self) -> bool:
@@ -56,7 +57,10 @@ class Recorder:
 
     def epoch(self, metrics: EpochMetrics, net: TwoLayerNet, config: TrainConfig, optimizer: Optimizer) -> None:
         trace = self._trace.take()
-        self._guard(lambda: self.store.record_epoch(self.run_id, metrics, net, config, optimizer.state(), trace))
+        health = self._health.to_dict() if self._health is not None and self._health.epoch == metrics.epoch else None
+        self._guard(
+            lambda: self.store.record_epoch(self.run_id, metrics, net, config, optimizer.state(), trace, health)
+        )
 
     def status(self, status: str, message: str = "") -> None:
         """Record the run's status. After a recording failure, the ending is still tried
@@ -95,10 +99,15 @@ class Recorder:
             if on_batch:
                 on_batch(progress)
 
+        def health(found: EpochHealth) -> None:
+            self._health = found  # recorded with its epoch, so a stored run shows it too
+            on_health(found)
+
         self.status("running")
         try:
             for metrics in train(net, data, config, control=control, on_batch=batch, optimizer=optimizer,
-                                 start_epoch=start_epoch, on_health=on_health, stop_rules=stop_rules):  # fmt: skip
+                                 start_epoch=start_epoch, on_health=health if on_health else None,
+                                 stop_rules=stop_rules):  # fmt: skip
                 self.epoch(metrics, net, config, optimizer)
                 yield metrics
         except TrainingDiverged as exc:

@@ -398,8 +398,10 @@ class RunStore:
         config: TrainConfig,
         optimizer_state: dict[str, np.ndarray] | None = None,
         trace: Iterable[tuple[float, float]] = (),
+        health: dict | None = None,
     ) -> None:
-        """Commit one finished epoch: its weights file first, then its metrics and trace.
+        """Commit one finished epoch: its weights file first, then its metrics and trace
+        (and the net's health that epoch, when measured: nets.health.EpochHealth.to_dict()).
 
         The newest weights carry the optimizer's state, so the run can be continued; older
         ones are deleted unless they are replay snapshots (1, 2, 4, 8, ... epochs).
@@ -412,7 +414,8 @@ class RunStore:
             with self._write() as conn:
                 conn.execute(
                     "INSERT OR REPLACE INTO epochs VALUES (?, ?, ?, ?, ?, ?)",
-                    (run_id, metrics.epoch, json.dumps(metrics.to_dict()), metrics.val_acc, metrics.test_acc,
+                    (run_id, metrics.epoch, json.dumps({**metrics.to_dict(), **({"health": health} if health else {})}),
+                     metrics.val_acc, metrics.test_acc,
                      metrics.seconds),
                 )  # fmt: skip
                 conn.executemany("INSERT INTO trace VALUES (?, ?, ?)", [(run_id, s, v) for s, v in trace])
@@ -598,6 +601,14 @@ class RunStore:
             values = json.loads(metrics)
             out[run_id].append(EpochMetrics(**{k: values[k] for k in METRIC_NAMES}))
         return out
+
+    def health(self, run_id: int) -> list[dict]:
+        """The net's health of each epoch that measured it, oldest first (EpochHealth.to_dict())."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT json_extract(metrics, '$.health') FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,)
+            ).fetchall()
+        return [json.loads(text) for (text,) in rows if text]
 
     def trace(self, run_id: int) -> list[tuple[float, float]]:
         """The light per-batch training-loss trace: (fractional epoch, loss)."""

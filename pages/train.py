@@ -96,7 +96,9 @@ def live_view() -> None:
         app_state.keep_live_rate(changes[-1][1] if changes else focus.config.learning_rate)
         right.select_slider("Learning rate, live", app_state.LEARNING_RATES, key="train_live_lr", help=LIVE_LR_HELP,
                             format_func=lambda x: f"{x:g}", on_change=app_state.change_live_rate)  # fmt: skip
-    health = snap.health if snap is not None else ()
+    health = (
+        snap.health if snap is not None else app_state.stored_health(ws, focus.run_id, len(histories[focus.run_id]))
+    )
     findings = advise(focus.config, histories[focus.run_id], health, diverged=focus.status == "diverged")
     insight_ui.advice_ui(findings, focus.config, live=mine)
     with st.expander("The net's health", expanded=bool(health)):
