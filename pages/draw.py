@@ -7,6 +7,7 @@ import app_state
 import charts
 import draw_inputs
 import frame
+import replay_ui
 from nets.canvas import drawing_json, png_pixels
 from nets.preprocess import Preprocessed, preprocess
 
@@ -59,6 +60,7 @@ def prediction() -> None:
     if drawn.empty:
         st.info("Draw a digit: the net's reading appears here after every stroke.")
         return
+    current = replay_ui.epoch_replay_ui(ws, current, "draw")  # "when did it learn to read this?"
     probs = app_state.drawing_probabilities(current, drawn.x)
     guess = int(probs.argmax())
     c1, c2 = st.columns([1, 2])
@@ -70,6 +72,8 @@ def prediction() -> None:
     c1.caption(f"{probs[guess]:.1%} sure")
     if current.live:
         c1.caption(f"{current.name}, live: weights after {current.epochs} of {current.config.epochs} epochs.")
+    elif current.run_id is not None and current.epochs is not None:
+        c1.caption(f"{current.name}: weights after {current.epochs} epoch{'' if current.epochs == 1 else 's'}.")
     c2.plotly_chart(charts.probability_figure(probs, None, guess), key="draw_probs", config={"displayModeBar": False})
 
 

@@ -191,3 +191,26 @@ def test_misclassified_replays_the_run_epoch_by_epoch(app, synthetic_dir, tmp_pa
     assert not app.exception
     assert {m.label: m.value for m in app.metric}["Test accuracy"] == f"{expected[1]:.2%}"
     assert ("run", 1, 1) in app.session_state["evaluations"]  # the test set was scored with epoch 1's weights
+
+
+def test_draw_replays_the_reading_epoch_by_epoch(app, synthetic_dir, tmp_path):
+    """Draw's epoch slider reads the digit with the weights kept after that epoch."""
+    from nets.data import load_mnist
+    from nets.store import RunStore
+
+    page(trained(app), "pages/draw.py")
+    app.number_input(key="draw_test_index").set_value(3).run()
+    app.button(key="draw_load_test").click().run()
+    data = load_mnist(synthetic_dir, download=False)
+    store = RunStore(tmp_path / "runs")
+    x = data.x_test[3:4]
+    expected = {e: store.load(1, e).net.probabilities(x)[0] for e in (1, 2)}
+    assert f"{expected[1].max():.1%}" != f"{expected[2].max():.1%}"  # the two epochs read it differently
+    slider = app.select_slider(key="draw_epoch_1")
+    assert slider.options == ["1", "2"] and slider.value == 2
+    assert any("weights after 2 epochs" in c.value for c in app.caption)
+    assert f"{expected[2].max():.1%} sure" in texts(app.caption)
+    slider.set_value(1).run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert any("weights after 1 epoch." in c.value for c in app.caption)
+    assert f"{expected[1].max():.1%} sure" in texts(app.caption)
