@@ -55,19 +55,23 @@ def test_trace_moves_inside_an_epoch_advice_applies_and_health_shows(mnist, tmp_
 
         # A rate far too high: after its first epoch the loss is worse than guessing, and the
         # advice offers a lower rate, into the run itself while it trains.
-        page.goto(f"{server.url}/train?train_epochs=3&train_hidden=16&train_batch=8&train_optimizer=sgd&train_lr=10")
+        page.goto(f"{server.url}/train?train_epochs=20&train_hidden=16&train_batch=8&train_optimizer=sgd&train_lr=10")
         page.locator(".st-key-train_start button").click()
         advice = page.locator(".st-key-train_advice_lr_too_high")
         advice.wait_for(timeout=60_000)
         for size in SIZES:
             page.set_viewport_size(size)
             page.wait_for_timeout(500)
-            advice.screenshot(path=str(screenshot_dir() / f"advice-{size['width']}x{size['height']}.png"))
+            element_shot(page, advice, f"advice-{size['width']}x{size['height']}.png")
             assert advice.bounding_box()["width"] <= size["width"]
         page.set_viewport_size(SIZES[0])
         advice.get_by_role("button", name="Apply").click()
         page.get_by_text("Applied learning rate 10 → 1 into").wait_for(timeout=30_000)
-        assert page.locator(".st-key-train_lr [data-testid=stSliderThumbValue]").inner_text() == "1"
+        thumb = page.locator(".st-key-train_lr [data-testid=stSliderThumbValue]")
+        deadline = time.monotonic() + 15  # the settings column redraws with the whole page, just after the message
+        while thumb.inner_text() != "1":
+            assert time.monotonic() < deadline, f"the learning-rate control still shows {thumb.inner_text()}"
+            page.wait_for_timeout(200)
         stop = page.locator(".st-key-train_stop button")  # not Streamlit's own "Stop" in the header
         if stop.is_enabled():
             stop.click()
@@ -87,8 +91,22 @@ def test_trace_moves_inside_an_epoch_advice_applies_and_health_shows(mnist, tmp_
         for size in SIZES:
             page.set_viewport_size(size)
             page.wait_for_timeout(800)
-            panel.screenshot(path=str(screenshot_dir() / f"health-{size['width']}x{size['height']}.png"))
+            element_shot(page, panel, f"health-{size['width']}x{size['height']}.png")
         screenshot(page, "train-insight")
+
+
+def element_shot(page, locator, name: str) -> None:
+    """A picture of one element of a page that redraws every second: the element can be
+    replaced between finding it and taking it, so a detached one is looked up again."""
+    from playwright.sync_api import Error
+
+    for _ in range(10):
+        try:
+            locator.screenshot(path=str(screenshot_dir() / name), timeout=5_000)
+            return
+        except Error:
+            page.wait_for_timeout(200)
+    raise AssertionError(f"{name}: the element never stayed on the page long enough")
 
 
 def screenshot_dir():

@@ -190,7 +190,7 @@ def test_what_a_user_sees_after_runs_that_learn_stall_and_stop(mnist, tmp_path):
     runs = tmp_path / "runs"
     with serve(env_for(runs)) as server, chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(f"{server.url}/train?train_epochs=2&train_hidden=64&train_batch=32")
+        page.goto(f"{server.url}/train?train_epochs=2&train_hidden=64&train_batch=16")
         page.get_by_role("button", name="Start").wait_for(timeout=30_000)
         for size in SIZES:  # Start, Pause and Stop whole and in view without scrolling, at every size
             page.set_viewport_size(size)
@@ -209,7 +209,9 @@ def test_what_a_user_sees_after_runs_that_learn_stall_and_stop(mnist, tmp_path):
             text = page.evaluate("() => (document.querySelector('[data-testid=stMain] [data-testid=stProgress]')"
                                  " || {innerText: ''}).innerText")  # fmt: skip
             m = re.search(r"epoch 2 of 2, batch ([\d,]+) of [\d,]+ · ([\d,]+) samples/s", text)
-            if m and text != last and int(m.group(1).replace(",", "")) > 300:
+            # Past the epoch's first third: the page's redraw at an epoch boundary (curves, health,
+            # advice) takes the browser's CPU from the training on this 2-core machine.
+            if m and text != last and int(m.group(1).replace(",", "")) > 1200:
                 live_speeds.append(float(m.group(2).replace(",", "")))
             last = text
             page.wait_for_timeout(100)
