@@ -63,7 +63,9 @@ def sweep(spec: SweepSpec, runs_dir: Path) -> tuple[float, dict]:
 
 
 GRID = (Knob("hidden_size", choices=(64, 128, 256, 512)), Knob("learning_rate", choices=(1e-3, 3e-3)))
-GRID_SPEC = SweepSpec(knobs=GRID, overrides=(("epochs", 2),), sampler="grid", pruner="none", trials=None, workers=2)
+EPOCHS = int(os.environ.get("BENCH_SWEEP_EPOCHS", "2"))  # per trial of the grid; longer trials amortise start-up
+GRID_SPEC = SweepSpec(knobs=GRID, overrides=(("epochs", EPOCHS),), sampler="grid", pruner="none", trials=None,
+                      workers=2)  # fmt: skip
 
 
 def sequential_child(runs_dir: str) -> None:
@@ -101,7 +103,7 @@ def efficiency(rounds: int) -> None:
             assert final["finished"] == 8, final
             times["sweep, 2 Dask workers"].append(seconds)
     median = {name: statistics.median(values) for name, values in times.items()}
-    print(f"8 trials of fast, 2 epochs each, median of {rounds} interleaved rounds ({cpu_name()}):")
+    print(f"8 trials of fast, {EPOCHS} epochs each, median of {rounds} interleaved rounds ({cpu_name()}):")
     for name, value in median.items():
         print(f"  {name:<36} {value:6.1f} s   ({', '.join(f'{v:.1f}' for v in times[name])})")
     reference = min(median["one process, default BLAS threads"], median["one process, 1 BLAS thread"])
