@@ -29,6 +29,17 @@ LAST_TRACE_X = (
 )
 
 
+def last_trace_x(page) -> float | None:
+    """The loss trace's last fractional epoch, or None while the chart is (re)drawn: the page
+    replaces the chart every tick, so it can vanish between finding it and reading it."""
+    from playwright.sync_api import Error
+
+    try:
+        return plot_json(page, "train_curves_chart", f"el && el.data ? ({LAST_TRACE_X}) : null")
+    except Error:
+        return None
+
+
 def env_for(runs_dir) -> dict[str, str]:
     return {"MNIST_DIR": os.environ.get("MNIST_DIR", ""), "MNIST_RUNS_DIR": str(runs_dir)}
 
@@ -43,8 +54,7 @@ def test_trace_moves_inside_an_epoch_advice_applies_and_health_shows(mnist, tmp_
         deadline = time.monotonic() + 60
         while len(set(seen)) < 4:
             assert time.monotonic() < deadline, f"the trace did not move: {seen}"
-            x = plot_json(page, "train_curves_chart", LAST_TRACE_X) if page.locator(
-                ".st-key-train_curves_chart .js-plotly-plot").count() else None  # fmt: skip
+            x = last_trace_x(page)
             if x is not None:
                 seen.append(x)
             page.wait_for_timeout(250)
