@@ -102,12 +102,7 @@ def join(store: RunStore, sweep_id: str, storage: str) -> SweepRecord:
     """Take part in a sweep another machine started, through its shared study storage: this
     machine's workers take trials until the shared budget is spent, recorded in this store."""
     optuna.logging.set_verbosity(logging.WARNING)
-    try:
-        study = optuna.load_study(study_name=sweep_id, storage=open_storage(storage))
-    except KeyError:
-        raise SweepError(f"the study storage {storage} has no sweep {sweep_id}") from None
-    except Exception as exc:  # SQLAlchemy's errors for a bad URL or an unreachable database
-        raise SweepError(f"cannot use the study storage {storage}: {str(exc).splitlines()[0]}") from None
+    study = _load_study(sweep_id, storage)
     spec = SweepSpec.from_dict(study.user_attrs.get("spec") or {})
     store.create_sweep(sweep_id, name=spec.name or sweep_id, spec=spec.to_dict(), storage=storage)
     return store.sweep(sweep_id)
