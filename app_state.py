@@ -520,6 +520,16 @@ CHOICES = {
 UI_MAX = {"train_epochs": 200, "train_momentum": 0.99}
 
 
+def control_values(changes: dict) -> dict:
+    """Config changes (field -> value) as the Train page's controls can show them: a value
+    between a control's choices is snapped to the nearest one (an advised rate of 3.33 is 2)."""
+    fields = {name: key for key, name in SETTING_KEYS.items()}
+    return {
+        name: nearest_choice(CHOICES[fields[name]], value) if fields.get(name) in CHOICES else value
+        for name, value in changes.items()
+    }
+
+
 def nearest_choice(options: tuple, value: float) -> float:
     """The option closest to `value` on a log scale (0 is its own option)."""
     if value == 0 and 0 in options:
@@ -546,33 +556,56 @@ def smoothing() -> float:
     return float(st.session_state.get("train_smoothing", 0.6))
 
 
-def set_live_rate(rate: float) -> None:
-    """What the live learning-rate control shows (a new run starts at its own rate)."""
-    st.session_state["train_live_lr"] = nearest_choice(LEARNING_RATES, rate)
+def new_live_rate_control() -> None:
+    """A new run (or an Apply) draws the live learning-rate control afresh, at the run's rate.
+
+    The control is keyed by a generation: a browser's message still carrying the old
+    control's value (its timer can send one while an Apply redraws the page) then reaches a
+    control that is gone, and neither reverts the run's rate nor what the control shows."""
+    st.session_state["train_live_gen"] = st.session_state.get("train_live_gen", 0) + 1
 
 
-def keep_live_rate(rate: float) -> None:
-    """The live control shows the run's rate when this session has not set it (a reload)."""
-    if "train_live_lr" not in st.session_state:
-        set_live_rate(rate)
+def live_rate_key() -> str:
+    return f"train_live_lr_{st.session_state.get('train_live_gen', 0)}"
 
 
-def change_live_rate() -> None:
-    """The live learning-rate control's callback: the running run takes it from its next batch."""
-    workspace().set_learning_rate(float(st.session_state["train_live_lr"]))
+def change_live_rate(key: str) -> None:
+    """The live learning-rate control's callback: the running run takes it from its next
+    batch. Only the current control's: an older generation's value is a stale message."""
+    if key == live_rate_key():
+        workspace().set_learning_rate(float(st.session_state[key]))
 
 
 def apply_advice(config: TrainConfig, changes: dict, live: bool, note: str) -> None:
     """An Apply button's callback: the learning rate into the running run when `live`, and
     the whole fix into the controls (from the run's own settings), for the next run."""
     if live and "learning_rate" in changes:
-        rate = nearest_choice(LEARNING_RATES, changes["learning_rate"])
-        workspace().set_learning_rate(rate)
-        st.session_state["train_live_lr"] = rate
+        workspace().set_learning_rate(nearest_choice(LEARNING_RATES, changes["learning_rate"]))
+        new_live_rate_control()
     apply_settings(config.replace(**changes))
     st.session_state["train_preset"] = None  # the controls are the run's settings with the fix, no preset
+    held = {key: st.session_state[key] for key in (*SETTING_KEYS, "train_preset")}
+    st.session_state["train_held_settings"] = held
     st.session_state["train_note"] = note
     st.session_state["train_apply_pending"] = True  # the live view then redraws the whole page
+
+
+def hold_applied_settings(disabled: bool) -> None:
+    """Called before the settings controls are drawn: an Apply's values win over what a
+    browser still reports from before it.
+
+    While a run trains the page's timer can send a message from before the fix was drawn:
+    Streamlit folds it into the rerun that draws the fix, and seeds a disabled control bound
+    to the URL from that message's address (still the old value) unless the value was set in
+    the same run. The controls are disabled while a run trains, so the applied values are set
+    in every run until the controls are enabled again, and once more at that moment."""
+    held = st.session_state.get("train_held_settings")
+    if held is None:
+        return
+    for key, value in held.items():
+        st.session_state[key] = value  # set in this run, even if equal: only that outranks the URL
+    if not disabled:
+        del st.session_state["train_held_settings"]
 
 
 def pop_apply_pending() -> bool:

@@ -88,10 +88,10 @@ def _value(name: str, value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def fix_text(f: Finding, config: TrainConfig) -> str:
-    """The change, field by field: 'learning rate 0.1 → 0.033, init std → he'."""
+def fix_text(changes: dict, config: TrainConfig) -> str:
+    """The change, field by field: 'learning rate 0.1 → 0.02, init std → he'."""
     return ", ".join(
-        f"{FIELD_WORDS.get(k, k)} {_value(k, getattr(config, k))} → {_value(k, v)}" for k, v in f.changes.items()
+        f"{FIELD_WORDS.get(k, k)} {_value(k, getattr(config, k))} → {_value(k, v)}" for k, v in changes.items()
     )
 
 
@@ -102,10 +102,11 @@ def advice_ui(findings: Sequence[Finding], config: TrainConfig, live: bool) -> N
             st.markdown(f"**{TITLES[f.rule]}.** {evidence_text(f)}")
             into_run = live and bool(f.live_changes)
             where = "into this run from its next batch and into the settings" if into_run else "into the settings"
-            st.caption(f"Suggested: {fix_text(f, config)}.")
-            note = f"Applied {fix_text(f, config)} {where}" + ("." if into_run else "; press Start to try it.")
+            changes = app_state.control_values(f.changes)  # what Apply puts into the controls, said as such
+            st.caption(f"Suggested: {fix_text(changes, config)}.")
+            note = f"Applied {fix_text(changes, config)} {where}" + ("." if into_run else "; press Start to try it.")
             st.button("Apply", key=f"train_apply_{f.rule}", on_click=app_state.apply_advice,
-                      args=(config, f.changes, into_run, note), help=f"Puts the fix {where}")  # fmt: skip
+                      args=(config, changes, into_run, note), help=f"Puts the fix {where}")  # fmt: skip
     if app_state.pop_apply_pending():
         st.rerun()  # the whole page: the settings outside this live view must show the fix
 

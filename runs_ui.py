@@ -192,7 +192,7 @@ def run_actions_ui(ws: Workspace, run: RunView, data, prefix: str) -> None:
             except (WorkspaceError, ValueError) as exc:
                 st.error(str(exc))
             else:
-                app_state.set_live_rate(run.config.learning_rate)
+                app_state.new_live_rate_control()
                 app_state.set_selected_run_ids([])
                 app_state.set_focus_run(run.run_id)
                 st.switch_page("pages/train.py")  # watch it train

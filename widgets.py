@@ -26,6 +26,7 @@ def settings_ui(rows: int, disabled: bool = False) -> TrainConfig | None:
     """
     # Three short names in one row down to a ~110 px column, with a few pixels to spare: Streamlit's 16 px of padding
     # each side would wrap them 2 + 1 at 1024 px.
+    app_state.hold_applied_settings(disabled)
     st.html("<style>.st-key-train_preset button[data-variant=segmented_control]{padding-inline:.25rem}</style>")
     st.segmented_control(
         "Preset",

@@ -52,6 +52,7 @@ class JobSnapshot:
     health: tuple[EpochHealth, ...] = ()  # one per epoch trained by this job
     trace: tuple[tuple[float, float], ...] = ()  # (fractional epoch, loss): the stored trace, then this job's
     lr_changes: tuple[tuple[float, float], ...] = ()  # (fractional epoch, new base rate) made while it trained
+    asked_rate: float | None = None  # the base rate asked for last (maybe not yet taken); None: the config's
     stopped_by: str = ""  # the stop rule that ended it (patience | time_budget | target_val_acc), if one did
     stop_message: str = ""
     stop_rules: StopRules | None = None
@@ -166,6 +167,7 @@ class TrainingJob:
                 health=tuple(self._health),
                 trace=tuple(self._trace.points),
                 lr_changes=tuple(self.control.lr_changes),
+                asked_rate=self.control.asked_rate(),
                 stopped_by=self.control.stopped_by,
                 stop_message=self.control.stop_message,
                 stop_rules=self.stop_rules,

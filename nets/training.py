@@ -122,6 +122,14 @@ class TrainControl:
         with self._lock:
             self._new_rate = float(rate)
 
+    def asked_rate(self) -> float | None:
+        """The base rate asked for last, taken by the loop or not yet; None if none was asked.
+        A live control shows this, so it agrees with the run the moment a change is made."""
+        with self._lock:
+            if self._new_rate is not None:
+                return self._new_rate
+            return self.lr_changes[-1][1] if self.lr_changes else None
+
     def take_learning_rate(self) -> float | None:
         """The loop's side: a new base rate asked for since the last batch, once."""
         with self._lock:

@@ -35,7 +35,7 @@ def start_run() -> None:
     except (WorkspaceError, ValueError, ConfigError) as exc:
         app_state.set_train_error(str(exc))
     else:
-        app_state.set_live_rate(config.learning_rate)
+        app_state.new_live_rate_control()
         app_state.set_selected_run_ids([])  # the live run is what the charts show now
         app_state.set_focus_run(run_id)
 
@@ -93,9 +93,11 @@ def live_view() -> None:
     left, right = st.columns(2)
     left.slider("Smoothing of the batch loss", 0.0, 0.99, 0.6, 0.01, key="train_smoothing", help=SMOOTHING_HELP)
     if mine:
-        app_state.keep_live_rate(changes[-1][1] if changes else focus.config.learning_rate)
-        right.select_slider("Learning rate, live", app_state.LEARNING_RATES, key="train_live_lr", help=LIVE_LR_HELP,
-                            format_func=lambda x: f"{x:g}", on_change=app_state.change_live_rate)  # fmt: skip
+        rate = snap.asked_rate if snap is not None and snap.asked_rate else focus.config.learning_rate
+        key = app_state.live_rate_key()
+        right.select_slider("Learning rate, live", app_state.LEARNING_RATES, app_state.nearest_choice(
+            app_state.LEARNING_RATES, rate), key=key, help=LIVE_LR_HELP, format_func=lambda x: f"{x:g}",
+            on_change=app_state.change_live_rate, args=(key,))  # fmt: skip
     health = (
         snap.health if snap is not None else app_state.stored_health(ws, focus.run_id, len(histories[focus.run_id]))
     )
