@@ -198,9 +198,17 @@ def remember_browser() -> None:
         )
 
 
-@st.cache_resource(scope="session", show_spinner=False)
+def _session_ended(ws: Workspace) -> None:
+    ws.registry.absent(ws.owner)  # its last session gone: its queued run leaves the queue after a grace
+
+
+@st.cache_resource(scope="session", show_spinner=False, on_release=_session_ended)
 def _workspace(owner: str) -> Workspace:
-    return Workspace(_store(), registry(), owner, pretrained=_pretrained())
+    """Once per session: the registry counts the browser's open sessions (a queued run waits
+    only for a browser that is still there)."""
+    jobs = registry()
+    jobs.present(owner)
+    return Workspace(_store(), jobs, owner, pretrained=_pretrained())
 
 
 def workspace() -> Workspace:

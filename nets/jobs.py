@@ -24,6 +24,7 @@ from nets.data import Mnist
 from nets.health import EpochHealth
 from nets.optimizers import make_optimizer
 from nets.recorder import Recorder
+from nets.scheduler import Claim, QueuePlace, TrainingScheduler, default_slots
 from nets.smoothing import LossTrace
 from nets.stopping import StopRules
 from nets.store import RunStore, StoreError
@@ -34,7 +35,7 @@ SPEED_WINDOW = 3.0  # seconds of recent batches behind the live samples/s
 
 # Terminal states: the thread has ended.
 FINISHED, STOPPED, DIVERGED, FAILED = "finished", "stopped", "diverged", "failed"
-PENDING, RUNNING, PAUSED = "pending", "running", "paused"
+PENDING, QUEUED, RUNNING, PAUSED = "pending", "queued", "running", "paused"
 DONE = (FINISHED, STOPPED, DIVERGED, FAILED)
 
 
@@ -42,7 +43,7 @@ DONE = (FINISHED, STOPPED, DIVERGED, FAILED)
 class JobSnapshot:
     """What a reader sees of a job at one instant."""
 
-    status: str  # pending | running | paused | finished | stopped | diverged | failed
+    status: str  # pending | queued | running | paused | finished | stopped | diverged | failed
     history: tuple[EpochMetrics, ...]
     progress: BatchProgress | None  # the last finished batch
     message: str  # why it diverged or failed; empty otherwise
@@ -72,6 +73,11 @@ class TrainingJob:
 
     To continue a run: `net` with its weights after the epochs of `history`, and the
     optimiser's saved `optimizer_state`; the job trains on to `config.epochs`.
+
+    With a `scheduler`, the job trains only while it holds one of the server's slots: it
+    waits in the queue first (status `queued`; `enqueue()` joins it, in the caller's thread,
+    so the queue keeps the order of the clicks), gives the slot back while paused and queues
+    again when resumed. A stop while it waits takes it out of the queue.
     """
 
     def __init__(
@@ -85,6 +91,9 @@ class TrainingJob:
         optimizer_state: dict | None = None,
         stop_rules: StopRules | None = None,
         trace: tuple[tuple[float, float], ...] = (),
+        scheduler: TrainingScheduler | None = None,
+        owner: str | None = None,
+        expected_seconds: float | None = None,
     ):
         check_fits(config, data)  # refuse now, in the caller's thread, not later in the job's
         self.config = config
@@ -95,7 +104,11 @@ class TrainingJob:
         self.optimizer.load_state(optimizer_state or {})
         self.start_epoch = len(history)
         self.stop_rules = stop_rules
-        self.control = TrainControl()
+        self.scheduler = scheduler
+        self.owner = owner
+        self.expected_seconds = expected_seconds  # how long it should train, for the queue's estimates
+        self._claim: Claim | None = None
+        self.control = TrainControl() if scheduler is None else _SlotControl(self)
         self._health: list[EpochHealth] = []
         self._trace = LossTrace()
         self._trace.points = [p for p in trace if p[0] <= self.start_epoch]  # a continued run's stored trace
@@ -116,7 +129,16 @@ class TrainingJob:
 
     # --- control, from any thread ----------------------------------------------------------
 
+    def enqueue(self) -> bool:
+        """Join the scheduler's queue now (before `start`); True when a slot is free at once."""
+        if self.scheduler is None:
+            return True
+        if self._claim is None:
+            self._claim = self._ask()
+        return self._claim.holding
+
     def start(self) -> None:
+        self.enqueue()
         self._thread.start()
 
     def pause(self) -> None:
@@ -128,6 +150,9 @@ class TrainingJob:
 
     def stop(self) -> None:
         self.control.stop()
+        claim = self._claim
+        if claim is not None and claim.waiting:
+            self.scheduler.release(claim)  # out of the queue: its thread wakes and ends
 
     def set_learning_rate(self, rate: float) -> None:
         """Train on at base rate `rate` from the next batch (recorded in `lr_changes`)."""
@@ -148,12 +173,25 @@ class TrainingJob:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def queued(self) -> bool:
+        """Waiting for a slot (first, or again after a pause)."""
+        claim = self._claim
+        return claim is not None and claim.waiting and not self.control.stopped
+
+    def place(self) -> QueuePlace | None:
+        """Where it stands in the queue and when it should start; None when it does not wait."""
+        claim = self._claim
+        return self.scheduler.place(claim) if claim is not None and self.scheduler is not None else None
+
     # --- observation --------------------------------------------------------------------------
 
     def snapshot(self) -> JobSnapshot:
         with self._lock:
             status = self._status
-            if status == RUNNING and self.control.paused and not self.control.stopped:
+            if status in (PENDING, RUNNING) and self.queued:
+                status = QUEUED
+            elif status == RUNNING and self.control.paused and not self.control.stopped:
                 status = PAUSED
             moving = status == RUNNING
             return JobSnapshot(
@@ -189,6 +227,12 @@ class TrainingJob:
     # --- the thread ---------------------------------------------------------------------------
 
     def _run(self) -> None:
+        if not self._take_slot():  # stopped in the queue, or its browser left: it never trained
+            why = "its browser left while it waited" if self._claim.why == "absent" else "stopped while it waited"
+            self.control.stop()
+            self._set(status=STOPPED, message=why)
+            self.recorder.status("stopped", why)
+            return
         self._set(status=RUNNING)
         try:
             for metrics in self.recorder.train(self.net, self.data, self.config, control=self.control,
@@ -205,6 +249,32 @@ class TrainingJob:
             self._set(status=FAILED, message=f"{type(exc).__name__}: {exc}".splitlines()[0])
         finally:
             self._publish_weights()
+            self._give_back_slot()
+
+    # --- the slot -------------------------------------------------------------------------------
+
+    def _ask(self) -> Claim:
+        return self.scheduler.ask(self.owner, self.expected_seconds, remaining=self._remaining)
+
+    def _take_slot(self) -> bool:
+        """Hold a slot to train in, waiting in the queue as long as it takes; False when the
+        wait ended without one (a stop, or the browser gone). Always True without a scheduler."""
+        if self.scheduler is None:
+            return True
+        if self._claim is None or self._claim.state == "released":
+            self._claim = self._ask()
+        return self.scheduler.wait(self._claim)
+
+    def _give_back_slot(self) -> None:
+        if self._claim is not None and self.scheduler is not None:
+            self.scheduler.release(self._claim, "ended")
+
+    def _remaining(self) -> float | None:
+        """Seconds until this job lets its slot go, for the queue's estimate (its own measure,
+        else what it was expected to take)."""
+        with self._lock:
+            measured = self._seconds_left()
+        return measured if measured is not None else self.expected_seconds
 
     def _on_health(self, health: EpochHealth) -> None:
         with self._lock:
@@ -267,16 +337,38 @@ class TrainingJob:
         return seconds if math.isfinite(seconds) else None
 
 
+class _SlotControl(TrainControl):
+    """The control of a scheduled job: while paused, the job's slot goes to the queue's head;
+    on resume (or a step) it queues again, and a stop or its browser leaving ends the wait."""
+
+    def __init__(self, job: TrainingJob):
+        super().__init__()
+        self._job = job
+
+    def wait(self) -> bool:
+        if self.paused and not self.stopped:
+            self._job._give_back_slot()
+            if super().wait():
+                return True
+            if not self._job._take_slot():
+                self.stop()
+                return True
+        return super().wait()
+
+
 class JobRegistry:
     """The trainings live in one server process, keyed by run id, shared by all its sessions.
 
     Jobs outlive the browser session that started them (a reload or a closed tab does not
     stop a run); each owner (a browser) has at most one live job, so a closed tab leaves
-    at most one run going, which ends by itself. Every job records into `store`.
+    at most one run going, which ends by itself. Every job records into `store`. They train
+    in the `scheduler`'s slots (at most K at once, the rest queued in order); a browser gone
+    for good loses its queued run (`present`/`absent` say when its sessions come and go).
     """
 
-    def __init__(self, store: RunStore):
+    def __init__(self, store: RunStore, scheduler: TrainingScheduler | None = None):
         self.store = store
+        self.scheduler = scheduler or TrainingScheduler(default_slots())
         self._jobs: dict[int, TrainingJob] = {}
         self._owners: dict[int, str | None] = {}
         self._lock = threading.Lock()
@@ -289,12 +381,22 @@ class JobRegistry:
         name: str = "",
         source: str = "dashboard",
         stop_rules: StopRules | None = None,
+        expected_seconds: float | None = None,
     ) -> int:
-        """Record a new run and start training it; refused while `owner` has a live run."""
+        """Record a new run and start training it, or queue it when every slot is taken
+        (recorded as `queued`); refused while `owner` has a live run. `expected_seconds`: how
+        long it should train, for the estimates of the runs queued behind it."""
         with self._lock:
             self._refuse_second(owner)
-            job = TrainingJob(data, config, stop_rules=stop_rules)  # ValueError when the config does not fit the data
-            run_id = self.store.create_run(config, source=source, name=name, owner=owner)
+            # ValueError when the config does not fit the data
+            job = TrainingJob(data, config, stop_rules=stop_rules, scheduler=self.scheduler, owner=owner,
+                              expected_seconds=expected_seconds)  # fmt: skip
+            status = "pending" if job.enqueue() else "queued"
+            try:
+                run_id = self.store.create_run(config, source=source, name=name, owner=owner, status=status)
+            except BaseException:
+                job._give_back_slot()  # not recorded: its place in the queue, or its slot, goes back
+                raise
             job.recorder = Recorder(self.store, run_id)
             self._add(run_id, job, owner)
             return run_id
@@ -310,8 +412,11 @@ class JobRegistry:
             plan = continue_plan(self.store, run_id, more_epochs)
             job = TrainingJob(data, plan.config, Recorder(self.store, run_id), net=plan.loaded.net,
                               history=plan.history, optimizer_state=plan.loaded.optimizer_state,
-                              stop_rules=stop_rules, trace=tuple(self.store.trace(run_id)))  # fmt: skip
+                              stop_rules=stop_rules, trace=tuple(self.store.trace(run_id)),
+                              scheduler=self.scheduler, owner=owner)  # fmt: skip
             self.store.continue_run(run_id, plan.config)
+            if not job.enqueue():
+                self.store.set_status(run_id, "queued")  # until its slot comes: the recorder says running then
             self._add(run_id, job, owner)
             return run_id
 
@@ -331,6 +436,15 @@ class JobRegistry:
     def job(self, run_id: int) -> TrainingJob | None:
         """The job of a run trained by this process (live, or ended and not yet let go)."""
         return self._jobs.get(run_id)
+
+    def present(self, owner: str) -> None:
+        """A session of browser `owner` began (its queued run keeps its place)."""
+        self.scheduler.present(owner)
+
+    def absent(self, owner: str) -> None:
+        """A session of browser `owner` ended; when it was the last, its queued run leaves the
+        queue after the scheduler's grace (a reload comes back within it)."""
+        self.scheduler.absent(owner)
 
     def live_run(self, owner: str | None) -> int | None:
         """The run `owner` is training now, if any."""

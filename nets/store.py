@@ -42,7 +42,8 @@ BUSY_TIMEOUT_MS = 15_000
 SOURCES = ("dashboard", "cli", "upload", "import", "sweep")
 # Statuses a run can have in the store; `interrupted` is also derived on read for a run
 # whose process is gone.
-LIVE_STATUSES = ("pending", "running", "paused")
+LIVE_STATUSES = ("pending", "queued", "running", "paused")  # queued: waiting for a training slot
+_LIVE_MARKS = ",".join("?" * len(LIVE_STATUSES))  # SQL placeholders for them
 END_STATUSES = ("finished", "stopped", "diverged", "failed", "interrupted", "uploaded", "pruned")
 METRIC_NAMES = tuple(f.name for f in fields(EpochMetrics))
 
@@ -143,7 +144,7 @@ class RunRecord:
     name: str
     config: TrainConfig
     source: str  # dashboard | cli | upload | import | sweep
-    status: str  # pending | running | paused | finished | stopped | diverged | failed | interrupted | uploaded | pruned
+    status: str  # LIVE_STATUSES or END_STATUSES (queued: waiting for one of the server's training slots)
     message: str  # why it diverged, failed or was interrupted; empty otherwise
     owner: str | None  # the browser that started it (dashboard runs); None: anyone may act on it
     created: float  # epoch seconds
@@ -516,7 +517,7 @@ class RunStore:
         """
         with self._connect() as conn:
             rows = conn.execute(
-                "SELECT run_id, pid, pid_started FROM runs WHERE host = ? AND status IN (?, ?, ?)",
+                f"SELECT run_id, pid, pid_started FROM runs WHERE host = ? AND status IN ({_LIVE_MARKS})",
                 (HOST, *LIVE_STATUSES),
             ).fetchall()
         dead = [(run_id, pid, started) for run_id, pid, started in rows if not _process_alive(pid, started)]
@@ -528,7 +529,7 @@ class RunStore:
                 for run_id, pid, started in dead:
                     changed = conn.execute(
                         "UPDATE runs SET status = 'interrupted', message = ?, ended = ? WHERE run_id = ?"
-                        " AND host = ? AND pid IS ? AND pid_started IS ? AND status IN (?, ?, ?)",
+                        f" AND host = ? AND pid IS ? AND pid_started IS ? AND status IN ({_LIVE_MARKS})",
                         ("its process ended while it trained", time.time(), run_id, HOST, pid, started,
                          *LIVE_STATUSES),
                     ).rowcount  # fmt: skip
@@ -544,7 +545,7 @@ class RunStore:
         with self._write() as conn:
             conn.execute(
                 "UPDATE runs SET status = 'interrupted', message = ?, ended = ?"
-                " WHERE run_id = ? AND status IN (?, ?, ?)",
+                f" WHERE run_id = ? AND status IN ({_LIVE_MARKS})",
                 (why, time.time(), run_id, *LIVE_STATUSES),
             )
 

@@ -27,6 +27,7 @@ from nets.checkpoint import LoadedModel
 from nets.config import TrainConfig
 from nets.data import Mnist
 from nets.jobs import JobError, JobRegistry, JobSnapshot, TrainingJob
+from nets.scheduler import QueuePlace
 from nets.stopping import StopRules
 from nets.store import RunRecord, RunStore
 from nets.training import EpochMetrics
@@ -183,9 +184,18 @@ class Workspace:
 
     # --- training -----------------------------------------------------------------------------
 
-    def start(self, data: Mnist, config: TrainConfig, name: str = "", stop_rules: StopRules | None = None) -> int:
+    def start(
+        self,
+        data: Mnist,
+        config: TrainConfig,
+        name: str = "",
+        stop_rules: StopRules | None = None,
+        expected_seconds: float | None = None,
+    ) -> int:
+        """Start a run, or queue it while the server's training slots are all taken."""
         try:
-            return self.registry.start(data, config, self.owner, name=name, stop_rules=stop_rules)
+            return self.registry.start(data, config, self.owner, name=name, stop_rules=stop_rules,
+                                       expected_seconds=expected_seconds)  # fmt: skip
         except JobError as exc:
             raise WorkspaceError(str(exc)) from None
 
@@ -199,6 +209,11 @@ class Workspace:
     def _live_job(self) -> TrainingJob | None:
         run_id = self.registry.live_run(self.owner)
         return self.registry.job(run_id) if run_id is not None else None
+
+    def queue_place(self) -> QueuePlace | None:
+        """Where this browser's run waits for a slot, and when it should start (None: not queued)."""
+        job = self._live_job()
+        return job.place() if job is not None else None
 
     def pause(self) -> None:
         if job := self._live_job():

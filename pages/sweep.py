@@ -13,7 +13,7 @@ import frame
 import sweep_charts
 from nets import compare
 from nets.config import PRESETS
-from nets.sweep_launch import began, launch, launch_failure, launch_resume
+from nets.sweep_launch import SweepBusy, began, launch, launch_failure, launch_resume, workers_allowed
 from nets.sweep_report import report
 from nets.sweep_spec import MAX_WORKERS, PRUNERS, SAMPLERS, Knob, SweepSpec, SweepSpecError
 from nets.workspace import WorkspaceError
@@ -130,8 +130,20 @@ def new_sweep_form(records: list) -> None:
         f"(settings that cost more take longer), so about {duration(total)} in all{budget}; "
         "pruning saves part of it."
     )
-    if st.button("Start the sweep", type="primary", key="sweep_start"):
-        sweep_id = launch(spec, runs_dir=store.root, owner=ws.owner, scheduler=scheduler or None)
+    slots = ws.registry.scheduler  # the sweep's workers take the server's training slots
+    allowed = workers_allowed(spec, slots, scheduler or None)
+    if allowed == 0:
+        st.warning(f"No training slot is free (this server trains {slots.slots} runs at once and they are all "
+                   "taken): start the sweep when a run ends.")  # fmt: skip
+    elif allowed < spec.workers:
+        st.caption(f"Only {allowed} of this server's {slots.slots} training slots are free: the sweep starts with "
+                   f"{allowed} worker{'s' if allowed > 1 else ''}, not {spec.workers}.")  # fmt: skip
+    if st.button("Start the sweep", type="primary", key="sweep_start", disabled=allowed == 0):
+        try:
+            sweep_id = launch(spec, runs_dir=store.root, owner=ws.owner, scheduler=scheduler or None, slots=slots)
+        except SweepBusy as exc:
+            st.error(f"Not started: {exc}.")
+            return
         app_state.set_starting_sweep(sweep_id)
         app_state.select_sweep(sweep_id)
         st.rerun()
@@ -255,9 +267,13 @@ elif record.status in ("interrupted", "stopped") and mine and starting != chosen
     if record.message:
         st.caption(f"It ended: {record.message}.")
     if st.button("Resume the sweep", key="sweep_resume"):
-        launch_resume(chosen, runs_dir=store.root)
-        app_state.set_starting_sweep(chosen)
-        st.rerun()
+        try:
+            launch_resume(chosen, runs_dir=store.root, slots=ws.registry.scheduler, workers=spec.workers)
+        except SweepBusy as exc:
+            st.error(f"Not resumed: {exc}.")
+        else:
+            app_state.set_starting_sweep(chosen)
+            st.rerun()
 elif record.status == "failed":
     st.error(f"The sweep failed: {record.message}")
 
