@@ -40,7 +40,9 @@ def sidebar_status(data, training: bool) -> None:
     elif active is not None:
         snap = active.snapshot()
         epoch = snap.progress.epoch + 1 if snap.progress else 1
-        st.caption(f"**Training** · {active.name}: {snap.status}, epoch {epoch} of {active.config.epochs}")
+        place = ws.queue_place() if snap.status == "queued" else None
+        where = f"{runs_ui.ordinal(place.position)} in line" if place else f"epoch {epoch} of {active.config.epochs}"
+        st.caption(f"**Training** · {active.name}: {snap.status}, {where}")
         if snap.progress:
             st.progress(snap.progress.batch / snap.progress.batches)
     elif training:

@@ -50,6 +50,9 @@ def run_banner(run: RunView, history: list[EpochMetrics], test_size: int) -> Non
     """One box saying what happened to `run`, named, with its numbers."""
     status = run.status
     snap = run.snapshot() if run.live else None
+    if snap is not None and snap.status == "queued":
+        st.info(queue_text(run))
+        return
     if snap is not None:
         p = snap.progress
         epoch = (p.epoch + 1) if p else len(history) + 1
@@ -100,6 +103,44 @@ def run_banner(run: RunView, history: list[EpochMetrics], test_size: int) -> Non
     else:
         why = f" ({run.record.message})" if run.record.message else ""
         st.info(f"{run.name} was {status} after {plural(done, 'epoch')} of {run.config.epochs}{why}: {results}")
+
+
+def ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def queue_text(run: RunView) -> str:
+    """'run 7 waits for a training slot: 3rd in line of 5 ... should start in about 40 s.'"""
+    place = run.job.place() if run.job is not None else None
+    slots = run.job.scheduler.slots if run.job is not None and run.job.scheduler is not None else None
+    at_once = f"this server trains {plural(slots, 'run')} at once" if slots else "every slot is taken"
+    if place is None:  # it just left the queue
+        return f"{run.name} is about to start."
+    line = "next in line" if place.position == 1 else f"{ordinal(place.position)} in line"
+    if place.starts_in is None:
+        when = "the runs ahead have not said yet how long they take"
+    elif place.starts_in < 1:
+        when = "it starts now"
+    else:
+        seconds = place.starts_in
+        wait = f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+        when = f"it should start in about {wait}"
+    return (
+        f"{run.name} waits for a training slot ({at_once}): {line}, {place.waiting} waiting; {when}. "
+        "Stop takes it out of the queue."
+    )
+
+
+def slots_text(scheduler) -> str | None:
+    """A line when a run started now would wait for a training slot; None while one is free."""
+    held, waiting = scheduler.counts()
+    if held < scheduler.slots and not waiting:
+        return None
+    queue = f", {plural(waiting, 'run')} waiting" if waiting else ""
+    return (
+        f"Every training slot is taken (this server trains {plural(scheduler.slots, 'run')} at once{queue}): "
+        "a run started now waits its turn, with its place in line shown here."
+    )
 
 
 RUN_COLUMNS = {

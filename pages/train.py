@@ -31,7 +31,8 @@ def start_run() -> None:
     """Start's callback: it runs before the page, so one run draws the training page."""
     try:
         config = app_state.settings_config()
-        run_id = ws.start(data, config, stop_rules=app_state.stop_rules())
+        expected = app_state.epoch_estimate(config, data, records).seconds * config.epochs  # for the queue's estimates
+        run_id = ws.start(data, config, stop_rules=app_state.stop_rules(), expected_seconds=expected)
     except (WorkspaceError, ValueError, ConfigError) as exc:
         app_state.set_train_error(str(exc))
     else:
@@ -46,14 +47,17 @@ with settings:
     widgets.stop_rules_ui(disabled=active is not None)
     if config is not None and active is None:
         st.caption(runs_ui.estimate_text(app_state.epoch_estimate(config, data, records), config.epochs))
+        if busy := runs_ui.slots_text(ws.registry.scheduler):
+            st.caption(busy)
 
 with controls:
     paused = active is not None and active.status == "paused"
+    queued = active is not None and active.status == "queued"  # only Stop means something in the queue
     st.button("Start", type="primary", disabled=config is None or active is not None, key="train_start",
               on_click=start_run)  # fmt: skip
-    st.button("Resume" if paused else "Pause", disabled=active is None, key="train_pause",
+    st.button("Resume" if paused else "Pause", disabled=active is None or queued, key="train_pause",
               on_click=ws.resume if paused else ws.pause)  # fmt: skip
-    st.button("Step", disabled=active is None, key="train_step", on_click=ws.step,
+    st.button("Step", disabled=active is None or queued, key="train_step", on_click=ws.step,
               help="Train to the end of this epoch, then pause (press again for the next one)")  # fmt: skip
     st.button("Stop", disabled=active is None, key="train_stop", on_click=ws.stop)
 if error := app_state.pop_train_error():
@@ -62,11 +66,13 @@ if note := app_state.pop_train_note():
     st.success(note)
 
 
-@st.fragment(run_every=0.9 if active is not None else None)  # intervals measured in the browser: ~1 s
+# Intervals measured in the browser: ~1 s; a queued run's place changes slowly, and a class
+# full of queued pages ticking every second would take the server's CPU from the trainings.
+@st.fragment(run_every=None if active is None else 2.0 if queued else 0.9)
 def live_view() -> None:
     """The runs the user chose (the live run while it trains): curves, a banner, weights."""
-    if active is not None and not active.live:
-        st.rerun()  # the run this page was drawn for has ended: redraw all of it (caption, table, controls)
+    if active is not None and (not active.live or (active.status == "queued") != queued):
+        st.rerun()  # the run this page was drawn for has ended or left the queue: redraw all of it (controls too)
     shown = app_state.shown_runs(ws, active, records)
     if not shown:
         st.info("Pick a preset or your own settings and press **Start**. The charts fill in epoch by epoch.")
