@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from threadpoolctl import threadpool_limits
 
 from nets.bundle import read_bundle
 from nets.checkpoint import LoadedModel, ModelFileError, load_model
@@ -72,7 +73,25 @@ def pages() -> list:
 
 def init() -> None:
     """Idempotent: every page calls it, so each page also works when opened first."""
+    _one_blas_thread()
     st.session_state.setdefault(SELECTED_RUNS, [])
+
+
+BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@st.cache_resource(show_spinner=False)
+def _one_blas_thread() -> bool:
+    """Once per server: matrix products on one thread each, unless the environment sets it.
+
+    The server shares its cores between trainings (one per core), page scripts and often
+    the viewer's browser. A training on two BLAS threads loses a third of its speed as soon
+    as anything else wants a core, while on one it is as fast alone (the `fast` preset here)
+    and keeps its speed beside a browser's load."""
+    if any(os.environ.get(name) for name in BLAS_ENV):
+        return False
+    threadpool_limits(limits=1, user_api="blas")
+    return True
 
 
 # --- data --------------------------------------------------------------------------------------

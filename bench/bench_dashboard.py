@@ -1,7 +1,7 @@
 """Training throughput inside the running dashboard, against the same training headless.
 
 Run from the project root (needs Debian's chromium and playwright):
-    MNIST_DIR=/path/to/mnist python bench/bench_dashboard.py [--rounds 3] [--preset fast]
+    MNIST_DIR=/path/to/mnist python bench/bench_dashboard.py [--rounds 3] [--preset fast] [--pin]
 
 Each round trains the same config twice, interleaved A B, B A: once in this process with
 the engine's loop (headless), once in `streamlit run dashboard.py` started by a real
@@ -14,6 +14,11 @@ not. To tell its share from the server's, the script also prints the CPU that Ch
 the server process used during each dashboard run (core-seconds per second), and times a
 third contestant: headless training next to a plain busy loop that takes as much CPU as
 Chromium did (a stand-in for the browser, with no dashboard at all).
+
+With --pin, two more: the dashboard with its server's threads on core 0 and Chromium's on
+core 1 (a viewer's browser on its own core, or machine), against headless on core 0 alone
+with one BLAS thread. That ratio is what serving the live page costs the training itself.
+The dashboard's server trains with one BLAS thread (app_state._one_blas_thread).
 """
 
 from __future__ import annotations
@@ -110,14 +115,55 @@ def headless_beside_load(data, config, share: float) -> float:
         load.wait()
 
 
+def pin(pids: list[int], cores: set[int]) -> None:
+    """Every thread of these processes onto `cores` (threads they start later inherit it)."""
+    for pid in pids:
+        try:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                os.sched_setaffinity(int(task.name), cores)
+        except OSError:  # a process or thread that ended meanwhile
+            pass
+
+
+ALL_CORES = set(range(os.cpu_count() or 1))
+
+
+def headless_on_one_core(data, config) -> float:
+    """Headless on core 0 alone, BLAS on one thread: the reference for the pinned dashboard."""
+    from threadpoolctl import threadpool_limits
+
+    pin([os.getpid()], {0})
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return headless(data, config)
+    finally:
+        pin([os.getpid()], ALL_CORES)
+
+
+def dashboard_beside_its_browser(page, url: str, config, server_pid: int) -> tuple[float, float, float]:
+    """The dashboard with its server on core 0 and Chromium on core 1, as when the viewer's
+    browser runs on another machine: what serving the live page costs the training by itself."""
+    pin([server_pid], {0})
+    pin(chromium_pids(), {1})
+    try:
+        return in_dashboard(page, url, config, server_pid)
+    finally:
+        pin([server_pid], ALL_CORES)
+        pin(chromium_pids(), ALL_CORES)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--preset", default="fast", choices=sorted(PRESETS))
+    parser.add_argument("--pin", action="store_true", help="also: the server and Chromium on a core each")
     args = parser.parse_args()
     config = PRESETS[args.preset]
     data = load_mnist(os.environ.get("MNIST_DIR"), download=False)
     names = ("headless", "dashboard", "headless beside a load like the browser's")
+    pinned = ("headless on core 0", "dashboard on core 0, Chromium on core 1")
+    if args.pin:
+        names += pinned
     results: dict[str, list[float]] = {name: [] for name in names}
     browser_cores, server_cores = [], []
     with serve({"MNIST_DIR": os.environ.get("MNIST_DIR", "")}) as server, browser_page() as page:
@@ -134,6 +180,10 @@ def main() -> None:
                     value, browser_core, server_core = in_dashboard(page, server.url, config, server.pid)
                     browser_cores.append(browser_core)
                     server_cores.append(server_core)
+                elif name == pinned[0]:
+                    value = headless_on_one_core(data, config)
+                elif name == pinned[1]:
+                    value, _, _ = dashboard_beside_its_browser(page, server.url, config, server.pid)
                 else:  # the browser's share as measured in its latest run
                     value = headless_beside_load(data, config, browser_core)
                 results[name].append(value)
@@ -141,11 +191,13 @@ def main() -> None:
     headless_runs = results["headless"]
     print(f"\n{args.preset} preset, {config.epochs} epochs, {args.rounds} rounds, interleaved")
     for name in names:
-        ratios = [x / h for x, h in zip(results[name], headless_runs, strict=True)]
+        reference = results[pinned[0]] if name == pinned[1] else headless_runs
+        ratios = [x / h for x, h in zip(results[name], reference, strict=True)]
         line = f"  {name:<42} median {statistics.median(results[name]):>10,.0f} samples/s"
-        if name != "headless":
-            line += f", / headless {statistics.median(ratios):.3f} (rounds {', '.join(f'{x:.2f}' for x in ratios)})"
-        if name == "dashboard":
+        if name not in ("headless", pinned[0]):
+            against = "headless on core 0" if name == pinned[1] else "headless"
+            line += f", / {against} {statistics.median(ratios):.3f} (rounds {', '.join(f'{x:.2f}' for x in ratios)})"
+        if name in ("dashboard", pinned[1]):
             line += f" target >= 0.9 {'ok' if statistics.median(ratios) >= 0.9 else 'MISSED'}"
         print(line)
     print(
