@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -120,9 +121,25 @@ def training_figure(
         fig.update_yaxes(range=[0, 2.5], row=1, col=1)  # chance is ln 10 = 2.3
         fig.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=2)
     if epochs:
-        fig.update_xaxes(range=[0 if trace else 0.5, epochs + 0.5], dtick=1 if epochs <= 15 else None)
+        done = max([len(s.history) for s in series] + [math.ceil(trace[-1][0]) if trace else 0])
+        shown = axis_epochs(done, epochs)
+        fig.update_xaxes(range=[0 if trace else 0.5, shown + 0.5], dtick=1 if shown <= 15 else None)
     fig.update_layout(**{**LAYOUT, "height": 380})
     return fig
+
+
+AXIS_STEPS = (10, 20, 50, 100, 200, 500, 1000)
+
+
+def axis_epochs(done: int, planned: int) -> int:
+    """How many epochs the x axis spans: the whole plan for up to 20 epochs; for a longer
+    one a step of 10, 20, 50, ... with a quarter of room ahead of the curves, so that four
+    epochs of a 200-epoch run are not squeezed into the axis's first 2% (the axis grows in
+    a few steps, not every epoch)."""
+    if planned <= 20:
+        return planned
+    room = math.ceil(1.25 * max(done, 1))
+    return min(planned, next((step for step in AXIS_STEPS if step >= room), room))
 
 
 def tile(images: np.ndarray, columns: int, gap: int = 1, fill: float = np.nan) -> np.ndarray:

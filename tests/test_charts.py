@@ -142,3 +142,14 @@ def test_training_figure_before_the_first_epoch_has_readable_axes():
     assert all(len(t.x) == 0 for t in fig.data)
     assert list(fig.layout.yaxis.range) == [0, 2.5] and list(fig.layout.yaxis2.range) == [0, 1]
     assert list(fig.layout.xaxis2.range) == [0.5, 5.5]
+
+
+def test_a_long_run_is_drawn_on_an_axis_that_grows_with_it_not_squeezed_into_the_plan():
+    def upper(done: int, planned: int) -> float:
+        runs = [("run 1", [record(e, 1.0) for e in range(done)])]
+        return charts.training_figure(charts.series_for(runs), epochs=planned).layout.xaxis.range[1]
+
+    assert upper(4, 200) == 10.5  # four epochs of 200: on ten, not on two hundred
+    assert upper(9, 200) == 20.5 and upper(40, 200) == 50.5 and upper(190, 200) == 200.5
+    assert upper(4, 12) == 12.5  # a short plan is drawn whole, as before
+    assert charts.axis_epochs(0, 200) == 10 and charts.axis_epochs(400, 500) == 500
