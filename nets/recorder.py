@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from nets.config import TrainConfig
 from nets.data import Mnist
@@ -55,11 +55,22 @@ class Recorder:
         """Average the batch losses into at most TRACE_POINTS_PER_EPOCH points per epoch."""
         self._trace.add(progress.epoch, progress.batch, progress.batches, progress.loss)
 
-    def epoch(self, metrics: EpochMetrics, net: TwoLayerNet, config: TrainConfig, optimizer: Optimizer) -> None:
+    def epoch(
+        self,
+        metrics: EpochMetrics,
+        net: TwoLayerNet,
+        config: TrainConfig,
+        optimizer: Optimizer,
+        lr_changes: Sequence[tuple[float, float]] = (),
+    ) -> None:
+        """Commit the epoch, with the learning-rate changes of `lr_changes` made during it."""
         trace = self._trace.take()
         health = self._health.to_dict() if self._health is not None and self._health.epoch == metrics.epoch else None
+        changes = [(step, rate) for step, rate in lr_changes if metrics.epoch <= step < metrics.epoch + 1]
         self._guard(
-            lambda: self.store.record_epoch(self.run_id, metrics, net, config, optimizer.state(), trace, health)
+            lambda: self.store.record_epoch(
+                self.run_id, metrics, net, config, optimizer.state(), trace, health, changes
+            )  # fmt: skip
         )
 
     def status(self, status: str, message: str = "") -> None:
@@ -108,7 +119,7 @@ class Recorder:
             for metrics in train(net, data, config, control=control, on_batch=batch, optimizer=optimizer,
                                  start_epoch=start_epoch, on_health=health if on_health else None,
                                  stop_rules=stop_rules):  # fmt: skip
-                self.epoch(metrics, net, config, optimizer)
+                self.epoch(metrics, net, config, optimizer, control.lr_changes)
                 yield metrics
         except TrainingDiverged as exc:
             self.status("diverged", str(exc))

@@ -400,14 +400,17 @@ class RunStore:
         optimizer_state: dict[str, np.ndarray] | None = None,
         trace: Iterable[tuple[float, float]] = (),
         health: dict | None = None,
+        lr_changes: Iterable[tuple[float, float]] = (),
     ) -> None:
         """Commit one finished epoch: its weights file first, then its metrics and trace
-        (and the net's health that epoch, when measured: nets.health.EpochHealth.to_dict()).
+        (and the net's health that epoch, when measured: nets.health.EpochHealth.to_dict(),
+        and the learning-rate changes made live during it: (fractional epoch, new rate)).
 
         The newest weights carry the optimizer's state, so the run can be continued; older
         ones are deleted unless they are replay snapshots (1, 2, 4, 8, ... epochs).
         """
         epochs = metrics.epoch + 1
+        changes = [[float(step), float(rate)] for step, rate in lr_changes]
         path = self._weights_path(run_id, epochs)
         meta = {"run_id": run_id, "epochs_trained": epochs, "test_acc": metrics.test_acc, "val_acc": metrics.val_acc}
         self._write_weights(path, lambda f: save_model(f, net, config, meta, optimizer_state=optimizer_state))
@@ -415,7 +418,8 @@ class RunStore:
             with self._write() as conn:
                 conn.execute(
                     "INSERT OR REPLACE INTO epochs VALUES (?, ?, ?, ?, ?, ?)",
-                    (run_id, metrics.epoch, json.dumps({**metrics.to_dict(), **({"health": health} if health else {})}),
+                    (run_id, metrics.epoch, json.dumps({**metrics.to_dict(), **({"health": health} if health else {}),
+                                                        **({"lr_changes": changes} if changes else {})}),
                      metrics.val_acc, metrics.test_acc,
                      metrics.seconds),
                 )  # fmt: skip
@@ -610,6 +614,15 @@ class RunStore:
                 "SELECT json_extract(metrics, '$.health') FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,)
             ).fetchall()
         return [json.loads(text) for (text,) in rows if text]
+
+    def lr_changes(self, run_id: int) -> list[tuple[float, float]]:
+        """The learning-rate changes made while the run trained: (fractional epoch, new base
+        rate), oldest first; the curves mark them after the run, as they did live."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT json_extract(metrics, '$.lr_changes') FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,)
+            ).fetchall()
+        return [(float(step), float(rate)) for (text,) in rows if text for step, rate in json.loads(text)]
 
     def trace(self, run_id: int) -> list[tuple[float, float]]:
         """The light per-batch training-loss trace: (fractional epoch, loss)."""

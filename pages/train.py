@@ -85,7 +85,9 @@ def live_view() -> None:
     runs_ui.run_banner(focus, histories[focus.run_id], len(data.y_test))
     snap = focus.snapshot()  # this server's job of the run: health and the live trace
     trace = snap.trace if snap is not None else focus.store.trace(focus.run_id)
-    changes, smoothing = (snap.lr_changes if snap is not None else ()), app_state.smoothing()
+    # Rate changes kept with the run's epochs, and this job's since its last epoch ended.
+    changes = tuple(sorted({*focus.store.lr_changes(focus.run_id), *(snap.lr_changes if snap is not None else ())}))
+    smoothing = app_state.smoothing()
     curves = app_state.figure(
         ("curves", *((r.run_id, len(histories[r.run_id])) for r in shown), smoothing, len(changes), len(trace)),
         lambda: charts.training_figure(
