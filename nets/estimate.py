@@ -20,7 +20,10 @@ from nets.training import EpochMetrics, train
 from nets.two_layer_net import TwoLayerNet
 
 # The settings that decide an epoch's cost; the others (seed, learning rate, ...) do not.
-COST_FIELDS = ("hidden_size", "activation", "optimizer", "batch_size", "augment_shift", "dtype", "train_samples")
+COST_FIELDS = (
+    "hidden_size", "activation", "optimizer", "batch_size", "augment_shift", "augment_elastic", "augment_rotate",
+    "augment_scale", "dtype", "train_samples",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

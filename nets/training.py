@@ -19,6 +19,7 @@ import numpy as np
 from nets.augment import random_shift
 from nets.config import TrainConfig
 from nets.data import Mnist
+from nets.elastic import Distortion, distort
 from nets.evaluation import evaluate
 from nets.health import EpochHealth, HealthProbe, evaluate_watching_units, initial_weights
 from nets.optimizers import Optimizer, make_optimizer
@@ -189,6 +190,12 @@ def batch_slices(n: int, batch_size: int, rng: np.random.Generator | None) -> It
             yield order[start : start + batch_size]
 
 
+def distortion_of(config: TrainConfig) -> Distortion | None:
+    """The elastic and affine distortion a config asks for, None when it asks for none."""
+    distortion = Distortion(alpha=config.augment_elastic, rotate=config.augment_rotate, scale=config.augment_scale)
+    return None if distortion.none else distortion
+
+
 def check_fits(config: TrainConfig, data: Mnist) -> None:
     """Refuse a config that cannot run on this data, naming the field."""
     n = len(data.x_train)
@@ -238,6 +245,7 @@ def train(
     probe = HealthProbe(initial_weights(config), batches) if on_health else None
     watch = StopWatch(stop_rules) if stop_rules is not None and stop_rules.any else None
     base_rate = config.learning_rate
+    distortion = distortion_of(config)
 
     for epoch in range(start_epoch, config.epochs):
         # One generator per epoch drives everything random after init (the permutation and
@@ -257,6 +265,8 @@ def train(
             xb, yb = x[index], y[index]
             if config.augment_shift:
                 xb = random_shift(xb, config.augment_shift, rng)
+            if distortion is not None:
+                xb = distort(xb, distortion, rng)
             sampled = probe is not None and probe.sampled(batch)
             with np.errstate(over="ignore", invalid="ignore"):  # a diverging step is caught below
                 loss, batch_correct, grads = net.loss_and_gradient(xb, yb)
