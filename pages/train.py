@@ -134,12 +134,20 @@ with live:
     live_view()
 
 st.subheader("Runs")
-runs = ws.runs(records[: app_state.TRAIN_TABLE_ROWS])
-runs.reverse()  # oldest first: a new run adds a row at the bottom and the selection keeps its rows
 st.caption(runs_ui.current_model_caption(ws, records))
-if not runs:
-    st.caption("Every run is kept here (and on the Compare page), with its settings and results, across reloads.")
-else:
+
+
+@st.fragment(run_every=2.0 if active is not None else None)
+def runs_table() -> list[int]:
+    """The runs, oldest first (a new run adds a row at the bottom and the selection keeps its
+    rows). While a run trains the table is read again every 2 s, so that its row follows it
+    (epochs, accuracy) instead of staying as the page was drawn. Returns the chosen run ids."""
+    listing = ws.store.runs() if active is not None else records
+    runs = ws.runs(listing[: app_state.TRAIN_TABLE_ROWS])
+    runs.reverse()
+    if not runs:
+        st.caption("Every run is kept here (and on the Compare page), with its settings and results, across reloads.")
+        return []
     rows = [runs_ui.run_row(run, app_state.uploaded_accuracy(ws, run, data)) for run in runs]
     table = st.dataframe(rows, on_select="rerun", selection_mode="multi-row", key="train_runs_table",
                          hide_index=True, column_config=runs_ui.RUN_COLUMNS)  # fmt: skip
@@ -147,10 +155,14 @@ else:
     if chosen != app_state.selected_run_ids():
         app_state.set_selected_run_ids(chosen)
         app_state.set_focus_run(chosen[0] if chosen else None)
-        st.rerun()
+        st.rerun()  # the whole page: the curves and the actions follow the selection
     st.caption("Select runs to draw their curves; select one to act on it. Every run is also on the Compare page.")
-    if len(chosen) == 1:
-        runs_ui.run_actions_ui(ws, ws.run(chosen[0]), data, prefix="train")
+    return chosen
+
+
+chosen = runs_table()
+if len(chosen) == 1:
+    runs_ui.run_actions_ui(ws, ws.run(chosen[0]), data, prefix="train")
 
 with st.expander("Add a model file (.npz) as a run"):
     st.file_uploader("Model file", type=["npz"], key="train_model_upload", on_change=app_state.take_model_upload)

@@ -148,6 +148,14 @@ def progress_changes(page, seconds: float) -> list[float]:
     return times
 
 
+def table_row(page, run_id: int) -> list[str] | None:
+    """The cells of a run's row in the Train page's runs table (the grid's cells are in the DOM)."""
+    cells = page.locator(".st-key-train_runs_table [role=gridcell]").all_text_contents()
+    width = 11  # the keys of runs_ui.run_row: run, name, status, epochs, ...
+    rows = [cells[i : i + width] for i in range(0, len(cells), width)]
+    return next((row for row in rows if row and row[0] == str(run_id)), None)
+
+
 def test_live_refresh_and_a_closed_tab_leaves_its_run_training_to_the_end(server, runs_dir):
     """A run refreshes about every second; when its tab closes it trains on, ends by itself
     and is recorded; the same browser finds it again."""
@@ -165,6 +173,11 @@ def test_live_refresh_and_a_closed_tab_leaves_its_run_training_to_the_end(server
         ticks = [b - a for a, b in zip(changes, changes[1:], strict=False)][1:]  # the first is partial
         assert len(ticks) >= 3 and statistics.median(ticks) <= 1.0, ticks
         print(f"\nrefresh interval seen in the browser: median {statistics.median(ticks):.2f} s, {len(ticks)} ticks")
+        # The runs table follows the run too (it is read again every 2 s), not only the banner.
+        deadline = time.monotonic() + 120
+        while (row := table_row(page, run_id)) is None or row[2:4] not in (["running", "1/3"], ["running", "2/3"]):
+            assert time.monotonic() < deadline, f"the table's row of run {run_id} stayed {row}"
+            page.wait_for_timeout(500)
         page.close()  # the session ends; the run does not
         busy_start = cpu_seconds(server.pid)
         time.sleep(1.0)
