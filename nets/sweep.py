@@ -35,7 +35,7 @@ import optuna
 from optuna.trial import TrialState
 
 from nets.store import HOST, RunStore, StoreError, SweepRecord
-from nets.sweep_report import SweepReport, report
+from nets.sweep_report import OTHER_ENDINGS, SweepReport, report
 from nets.sweep_spec import (
     PRESETS,
     PRUNERS,
@@ -334,6 +334,7 @@ def format_final(final: dict) -> str:
     lines = [
         f"sweep {final['sweep_id']} {final['status']}: {final['trials']} trials, {final['finished']} finished, "
         f"{final['pruned']} pruned (saving {final['epochs_saved']} epochs, {final['epochs_saved_share']:.0%})"
+        + "".join(f", {final[ending]} {ending}" for ending in OTHER_ENDINGS if final.get(ending))
     ]
     if final["best_trial"] is not None:
         params = ", ".join(f"{k}={v}" for k, v in final["best_params"].items())

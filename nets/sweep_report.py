@@ -74,7 +74,7 @@ class SweepReport:
             "trials": len(self.rows),
             "finished": self.count("finished"),
             "pruned": self.count("pruned"),
-            "failed": self.count("failed", "diverged", "stopped", "interrupted"),
+            **{ending: self.count(ending) for ending in OTHER_ENDINGS},  # each named: a diverged trial did not fail
             "best_trial": best.trial if best else None,
             "best_params": best.params if best else None,
             "best_val_acc": best.val_acc if best else None,
@@ -84,6 +84,9 @@ class SweepReport:
             "epochs_saved": self.epochs_saved,
             "epochs_saved_share": self.epochs_saved / planned if planned else 0.0,
         }
+
+
+OTHER_ENDINGS = ("diverged", "stopped", "interrupted", "failed")  # trials that ended neither finished nor pruned
 
 
 def report(store: RunStore, sweep_id: str) -> SweepReport:

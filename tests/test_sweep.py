@@ -451,3 +451,22 @@ def make_sampler_value(spec: SweepSpec, slot: int) -> float:
 
     study = optuna.create_study(sampler=make_sampler(spec, slot), direction="maximize")
     return study.ask().suggest_float("learning_rate", 1e-3, 1e-2, log=True)
+
+
+def test_the_final_report_counts_each_ending_apart_and_the_line_names_them():
+    """A diverged trial is not a failed one: the final object and line say which is which."""
+    from types import SimpleNamespace
+
+    from nets.sweep import format_final
+    from nets.sweep_report import TrialRow
+
+    def row(trial: int, status: str, epochs: int = 2) -> TrialRow:
+        return TrialRow(trial, trial + 1, status, {"learning_rate": 0.1}, 0.9, 0.9, epochs, 2, 1.0)
+
+    statuses = ["finished", "pruned", "diverged", "diverged", "stopped", "failed"]
+    rows = tuple(row(i, s) for i, s in enumerate(statuses))
+    final = SweepReport(SimpleNamespace(sweep_id="s1", status="finished"), tiny_spec(), rows).final()
+    assert (final["finished"], final["pruned"], final["diverged"], final["stopped"], final["failed"]) == (1, 1, 2, 1, 1)
+    assert final["interrupted"] == 0
+    line = format_final(final).splitlines()[0]
+    assert line.endswith(", 2 diverged, 1 stopped, 1 failed") and "interrupted" not in line
