@@ -436,6 +436,31 @@ class RunStore:
         for e in stale:
             self._weights_path(run_id, e).unlink(missing_ok=True)
 
+    def keep_best(
+        self,
+        run_id: int,
+        epochs: int,
+        net: TwoLayerNet,
+        config: TrainConfig,
+        optimizer_state: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        """Early stopping kept the weights after `epochs` epochs: they become the run's newest
+        (with their optimizer state), so the run's model is the one its message names on
+        every page, after a restart, in an export and when it is continued.
+
+        The weights of the epochs after it are dropped, replay snapshots included: a replay
+        past the kept epoch would show a model the run no longer has. The metrics stay."""
+        path = self._weights_path(run_id, epochs)
+        meta = {"run_id": run_id, "epochs_trained": epochs, "kept_by": "patience"}
+        self._write_weights(path, lambda f: save_model(f, net, config, meta, optimizer_state=optimizer_state))
+        with self._write() as conn:
+            later = conn.execute("SELECT epochs FROM weights WHERE run_id = ? AND epochs > ?", (run_id, epochs))
+            dropped = [row[0] for row in later.fetchall()]
+            conn.execute("INSERT OR REPLACE INTO weights VALUES (?, ?, ?)", (run_id, epochs, path.name))
+            conn.execute("DELETE FROM weights WHERE run_id = ? AND epochs > ?", (run_id, epochs))
+        for e in dropped:
+            self._weights_path(run_id, e).unlink(missing_ok=True)
+
     def _write_weights(self, path: Path, write) -> None:
         """write_atomically, an OSError (full disk, read-only directory) told as a StoreError."""
         try:

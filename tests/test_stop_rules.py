@@ -13,7 +13,9 @@ import pytest
 
 from nets.config import TrainConfig
 from nets.optimizers import SGD
+from nets.recorder import Recorder
 from nets.stopping import PATIENCE, TARGET_VAL_ACC, TIME_BUDGET, StopRules, StopWatch
+from nets.store import RunStore
 from nets.train import main as train_main
 from nets.training import EpochMetrics, TrainControl, learning_rate_at, train
 from nets.two_layer_net import TwoLayerNet
@@ -177,3 +179,23 @@ def test_cli_runs_all_epochs_without_a_rule_and_refuses_bad_rules(synthetic_dir)
 def test_cli_time_budget_can_end_a_run_inside_its_first_epoch(synthetic_dir):
     status, objects, _ = cli_json("--data-dir", synthetic_dir, *QUICK, "--batch-size", 10, "--time-budget", 1e-9)
     assert status == 0 and objects == [{"final": True, "epochs": 0, "stopped_by": "time_budget", "run_id": None}]
+
+
+def test_early_stopping_makes_the_kept_epochs_weights_the_stored_runs_model(tmp_path, tiny_data):
+    """The message says the best epoch's weights were kept: the store says so too, so a
+    restart, an export or a continued run gets that model, not the last epoch's."""
+    store = RunStore(tmp_path)
+    # On the tiny digits this rate makes the validation loss rise after the first epoch.
+    config = TrainConfig(hidden_size=8, epochs=30, batch_size=50, learning_rate=0.7, optimizer="sgd")
+    run_id = store.create_run(config, source="cli")
+    net, control = TwoLayerNet.from_config(config), TrainControl()
+    history = list(Recorder(store, run_id).train(net, tiny_data, config, control=control,
+                                                 stop_rules=StopRules(patience=2)))  # fmt: skip
+    assert control.stopped_by == "patience" and len(history) == 3
+    assert min(history, key=lambda m: m.val_loss).epoch == 0  # the first epoch was the best
+    assert [s.epochs for s in store.snapshots(run_id)] == [1]  # the later weights are gone
+    kept = store.load(run_id)
+    assert kept.meta["epochs_trained"] == 1 and kept.meta["kept_by"] == "patience"
+    for name, value in net.params.items():  # the net the run ended with: the best epoch's
+        np.testing.assert_array_equal(kept.net.params[name], value)
+    assert len(store.history(run_id)) == 3 and store.run(run_id).status == "stopped"  # its metrics all stay
