@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from nets.augment import random_shift
+from nets.augment import shifted_batch
 from nets.config import TrainConfig
 from nets.data import Mnist
 from nets.elastic import Distortion, distort
@@ -262,9 +262,10 @@ def train(
                 optimizer.learning_rate = learning_rate_at(config, epoch, base_rate)
                 control.lr_changes.append((epoch + (batch - 1) / batches, rate))
             started = time.perf_counter()
-            xb, yb = x[index], y[index]
             if config.augment_shift:
-                xb = random_shift(xb, config.augment_shift, rng)
+                xb, yb = shifted_batch(x, y, index, config.augment_shift, rng)
+            else:
+                xb, yb = x[index], y[index]
             if distortion is not None:
                 xb = distort(xb, distortion, rng)
             sampled = probe is not None and probe.sampled(batch)

@@ -66,6 +66,7 @@ class TwoLayerNet:
             Affine(self.params, self.grads, "W2", "b2"),
         ]
         self.loss_layer = SoftmaxWithCrossEntropy()
+        self._buffers: dict[str, np.ndarray] = {}  # the training step's intermediates, reused
 
     @classmethod
     def from_config(cls, config: TrainConfig, rng: np.random.Generator | int | None = None) -> TwoLayerNet:
@@ -95,9 +96,18 @@ class TwoLayerNet:
         """Images (N, D) -> class scores (logits) (N, C)."""
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
-        for layer in self.layers:
-            x = layer.forward(x)
-        return x
+        first, activation, second = self.layers
+        hidden = first.forward(x)
+        # The activation overwrites the first layer's output, a fresh array nothing else holds:
+        # one pass less over the widest array, and no second one to allocate.
+        return second.forward(activation.forward(hidden, out=hidden))
+
+    def _buffer(self, name: str, rows: int, cols: int) -> np.ndarray:
+        """A (rows, cols) array of this net's dtype, the same memory every training step."""
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.shape[0] < rows or buffer.shape[1] != cols:
+            buffer = self._buffers[name] = np.empty((rows, cols), dtype=self.dtype)
+        return buffer[:rows]
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """Images (N, D) -> class probabilities (N, C)."""
@@ -118,12 +128,17 @@ class TwoLayerNet:
         the loss with respect to every parameter, keyed like `params`. The gradient
         arrays are reused by the next call: copy them to keep them.
         """
-        scores = self.predict(x)
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        n, first, activation, second = len(x), *self.layers
+        # Every batch-sized intermediate goes into the net's own buffers (see nets/layers.py),
+        # the activation and its gradient in place.
+        hidden = first.forward(x, out=self._buffer("hidden", n, self.hidden_size))
+        scores = second.forward(activation.forward(hidden, out=hidden), out=self._buffer("scores", n, self.output_size))
         correct = int((scores.argmax(axis=1) == labels).sum())
         loss = self.loss_layer.forward(scores, labels)
-        dout = self.loss_layer.backward()
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
+        dhidden = second.backward(self.loss_layer.backward(), out=self._buffer("dhidden", n, self.hidden_size))
+        first.backward(activation.backward(dhidden, out=dhidden))
         return loss, correct, self.grads
 
     def gradient(self, x: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nets.augment import random_shift, shift_images
+from nets.augment import random_shift, shift_images, shifted_batch
 
 
 def one_pixel(y=10, x=12):
@@ -51,3 +51,18 @@ def test_random_shift_is_reproducible_and_zero_is_identity(rng):
     b = random_shift(x, 2, np.random.default_rng(5))
     np.testing.assert_array_equal(a, b)
     assert random_shift(x, 0, np.random.default_rng(5)) is x
+
+
+@pytest.mark.parametrize("index", [np.array([7, 3, 50, 33, 21, 0, 63, 12, 40, 41, 5, 9]), slice(8, 40)])
+def test_shifted_batch_is_random_shifts_batch_grouped_by_shift_labels_alongside(rng, index):
+    """The same digits shifted the same way as random_shift(x[index]) with the same draws,
+    in another order (grouped by shift), each with its own label."""
+    x = rng.random((64, 784), dtype=np.float32)
+    y = np.arange(64)
+    expected = random_shift(x[index], 2, np.random.default_rng(3))
+    got, labels = shifted_batch(x, y, index, 2, np.random.default_rng(3))
+    assert got.shape == expected.shape and got.dtype == x.dtype
+    position = {row.tobytes(): i for i, row in enumerate(expected)}
+    order = [position[row.tobytes()] for row in got]
+    assert sorted(order) == list(range(len(expected)))  # a permutation of the same rows
+    np.testing.assert_array_equal(labels, y[index][order])
