@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 from bench.reference import NotebookNet  # noqa: E402
-from nets.augment import random_shift  # noqa: E402
+from nets.augment import shifted_batch  # noqa: E402
 from nets.config import PRESETS, TrainConfig  # noqa: E402
 from nets.data import FILE_NAMES, find_files, load_mnist  # noqa: E402
 from nets.evaluation import evaluate  # noqa: E402
@@ -131,8 +131,8 @@ def torch_epochs(data, config: TrainConfig) -> Callable[[], float]:
         optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     else:
         optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate)
-    x = torch.from_numpy(np.array(data.x_train))  # a writable copy: torch warns on read-only arrays
-    y = torch.from_numpy(data.y_train)
+    x_np, y_np = np.array(data.x_train), np.array(data.y_train)  # writable: torch warns on read-only arrays
+    x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
     generator = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     n, batch = len(x), config.batch_size
@@ -141,13 +141,12 @@ def torch_epochs(data, config: TrainConfig) -> Callable[[], float]:
         started = time.perf_counter()
         order = torch.randperm(n, generator=generator) if config.shuffle else None
         for start in range(0, n, batch):
-            if order is None:
-                xb, yb = x[start : start + batch], y[start : start + batch]
+            index = slice(start, start + batch) if order is None else order[start : start + batch]
+            if config.augment_shift:  # the same recipe: shifted digits made as the engine makes them
+                xs, ys = shifted_batch(x_np, y_np, index if order is None else index.numpy(), config.augment_shift, rng)
+                xb, yb = torch.from_numpy(xs), torch.from_numpy(ys)
             else:
-                index = order[start : start + batch]
                 xb, yb = x[index], y[index]
-            if config.augment_shift:  # the same recipe: the same shifted digits, made by numpy
-                xb = torch.from_numpy(random_shift(xb.numpy(), config.augment_shift, rng))
             optimizer.zero_grad(set_to_none=True)
             loss = torch.nn.functional.cross_entropy(model(xb), yb)
             loss.backward()
