@@ -1,10 +1,16 @@
 """The frame around every page: page config, navigation, data, the sidebar's status."""
 
+import pandas  # noqa: F401  (see below)
 import streamlit as st
 
 import app_state
 import runs_ui
 import widgets
+
+# pandas is imported here, once per process before any page runs: Streamlit imports it on a
+# session's first table, and Plotly reads `sys.modules["pandas"]` while it builds a figure, so
+# another session drawing a chart during that first import got the half-imported module and
+# failed (AttributeError: partially initialized module 'pandas'), seen with 5 sessions at once.
 
 
 def render():
