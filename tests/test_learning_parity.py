@@ -37,5 +37,5 @@ def test_the_float64_engine_learns_as_the_notebook_does_on_small_data():
 
 @pytest.mark.slow
 def test_the_float64_engine_makes_the_notebooks_mistakes_on_mnist(mnist):
-    """The seed preset, 15 of its 50 epochs (bench/bench.py compares all 50)."""
-    same_learning(mnist, PRESETS["seed"], epochs=15)
+    """The seed preset, 10 of its 50 epochs (bench/bench.py compares all 50)."""
+    same_learning(mnist, PRESETS["seed"], epochs=10)
