@@ -8,7 +8,8 @@ import numpy as np
 
 from nets.functions import cross_entropy
 
-CHUNK = 10_000  # rows per forward pass: bounds the activations' memory for wide nets
+CHUNK = 2_500  # rows per forward pass: the activations stay in the L3 cache (10,000 took 1.19 of the first
+# product for the seed net, 2,500 1.14, on a 32 MB-L3 EPYC) and their memory stays bounded for wide nets
 
 
 @dataclass(frozen=True)
