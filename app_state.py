@@ -14,12 +14,15 @@
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import math
 import os
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -437,6 +440,9 @@ def shown_runs(ws: Workspace, active, records: list) -> list:
         wanted = [focus] if focus is not None else mine[:1]
     elif focus in wanted:
         wanted = [focus, *(i for i in wanted if i != focus)]
+    pick = scenario_pick()
+    if pick is not None and pick.pinned and pick.baseline_run not in wanted:
+        wanted = [*wanted, pick.baseline_run]  # a guided scenario's baseline stays drawn until unpinned
     shown = []
     for run_id in wanted:
         try:
@@ -478,6 +484,120 @@ def take_model_upload() -> None:
 
 def pop_upload_message() -> tuple[str, str] | None:
     return st.session_state.pop("train_upload_message", None)
+
+
+# --- presenter mode ----------------------------------------------------------------------------
+
+PRESENT_PARAM, HIDE_PARAM = "present", "hide"  # a presenter link: ?present=1&hide=optimizer,schedule
+# The controls a presenter link may hide, by stable name, in the order they are offered
+# (presenter_ui knows where each is drawn).
+HIDEABLE = ("preset", "hidden", "optimizer", "lr", "batch", "epochs", "more", "activation", "init", "schedule",
+            "momentum", "decay", "shift", "shuffle", "seed", "stop_rules", "step", "smoothing", "live_lr",
+            "scenarios")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Presenter:
+    """This session's presenter mode: on or off, and the controls it hides (names of HIDEABLE)."""
+
+    on: bool = False
+    hidden: tuple[str, ...] = ()
+
+
+def presenter() -> Presenter:
+    """Presenter mode as the address asks when it asks (?present=1&hide=a,b; unknown names are
+    ignored), else as it asked last: a page switch drops the query, not the mode."""
+    params = st.query_params
+    if PRESENT_PARAM in params:
+        asked = {name.strip() for name in params.get(HIDE_PARAM, "").split(",")}
+        hidden = tuple(name for name in HIDEABLE if name in asked)
+        st.session_state["presenter"] = Presenter(params[PRESENT_PARAM] in ("1", "true"), hidden)
+    return st.session_state.get("presenter", Presenter())
+
+
+def leave_presenter() -> None:
+    st.session_state["presenter"] = Presenter()
+    for key in (PRESENT_PARAM, HIDE_PARAM):
+        if key in st.query_params:
+            del st.query_params[key]
+
+
+def settings_query(values=None) -> dict[str, str]:
+    """The Train page's settings as its controls write them into the address (only what differs
+    from the fast preset, their default), for a link that opens with the same settings."""
+    values = st.session_state if values is None else values
+    fast, query = PRESETS["fast"], {}
+    for key, name in SETTING_KEYS.items():
+        value = values.get(key, getattr(fast, name))
+        if value != getattr(fast, name):
+            query[key] = _query_text(value)
+    return query
+
+
+def _query_text(value) -> str:
+    """A control's value as Streamlit writes it into the address (rates as the controls show them, 5e-05)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# --- guided scenarios --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScenarioPick:
+    """The guided scenario this session ran last: its key, its two runs, and whether the
+    baseline stays drawn on the Train page's charts."""
+
+    key: str
+    baseline_run: int
+    variant_run: int
+    pinned: bool = True
+
+
+def scenario_pick() -> ScenarioPick | None:
+    return st.session_state.get("scenario_pick")
+
+
+def set_scenario_pick(pick: ScenarioPick | None) -> None:
+    st.session_state["scenario_pick"] = pick
+
+
+def unpin_baseline() -> None:
+    if (pick := scenario_pick()) is not None:
+        set_scenario_pick(dataclasses.replace(pick, pinned=False))
+
+
+def set_scenario_error(message: str) -> None:
+    st.session_state["scenario_error"] = message
+
+
+def set_scenario_started() -> None:
+    st.session_state["scenario_started"] = True
+
+
+def pop_scenario_started() -> bool:
+    """Whether a card's button started its scenario in this run's callback (its button, drawn
+    disabled meanwhile because a run now trains, does not say so itself)."""
+    return st.session_state.pop("scenario_started", False)
+
+
+def pop_scenario_error() -> str | None:
+    return st.session_state.pop("scenario_error", None)
+
+
+@st.cache_resource(show_spinner=False)
+def scenario_lock() -> threading.Lock:
+    """Held while a session looks for a scenario's baseline and starts it: a class that presses
+    the same card at once trains one shared baseline, not twenty."""
+    return threading.Lock()
+
+
+def load_scenario_settings(config: TrainConfig) -> None:
+    """A scenario's variant into the Train page's controls, with its preset named when it is one."""
+    apply_settings(config)
+    whole = config.replace(train_samples=None)
+    st.session_state["train_preset"] = next((name for name, c in PRESETS.items() if c == whole), None)
 
 
 # --- the Train page's settings -----------------------------------------------------------------

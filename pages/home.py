@@ -6,11 +6,13 @@ import streamlit as st
 import app_state
 import charts
 import frame
+import scenarios_ui
 from nets.config import PRESETS
 from nets.workspace import PRETRAINED
 
 data = frame.page_setup()
-shipped = app_state.workspace().model(PRETRAINED)
+ws = app_state.workspace()
+shipped = ws.model(PRETRAINED)
 
 st.title("MNIST, a two-layer net, and you")
 if shipped is not None:
@@ -37,6 +39,11 @@ st.page_link("pages/misclassified.py", label="See the digits it gets wrong, and 
 st.page_link("pages/draw.py", label="Draw a digit and watch the net read it, even while it trains",
              icon="✏️")  # fmt: skip
 st.page_link("pages/compare.py", label="Compare every run: settings, curves and results side by side", icon="📊")
+
+st.subheader("Guided scenarios: one button each, and what the runs measured")
+st.caption("Each trains a baseline and one change on a subset of the digits (seconds here) and draws both on Train.")
+if scenarios_ui.cards_ui(ws, data, ws.store.runs(), prefix="home", columns=3):
+    st.switch_page("pages/train.py")  # watch it train, over its pinned baseline
 
 st.subheader("The data: 28×28 grey-scale digits, with their labels")
 c1, c2, c3 = st.columns(3)

@@ -6,7 +6,9 @@ import app_state
 import charts
 import frame
 import insight_ui
+import presenter_ui
 import runs_ui
+import scenarios_ui
 import widgets
 from nets.advice import advise
 from nets.config import ConfigError
@@ -49,6 +51,7 @@ with settings:
         st.caption(runs_ui.estimate_text(app_state.epoch_estimate(config, data, records), config.epochs))
         if busy := runs_ui.slots_text(ws.registry.scheduler):
             st.caption(busy)
+    scenarios_ui.train_cards_ui(ws, data, records)
 
 with controls:
     paused = active is not None and active.status == "paused"
@@ -60,6 +63,7 @@ with controls:
     st.button("Step", disabled=active is None or queued, key="train_step", on_click=ws.step,
               help="Train to the end of this epoch, then pause (press again for the next one)")  # fmt: skip
     st.button("Stop", disabled=active is None, key="train_stop", on_click=ws.stop)
+    presenter_ui.link_ui()
 if error := app_state.pop_train_error():
     st.error(error)
 if note := app_state.pop_train_note():
@@ -82,7 +86,9 @@ def live_view() -> None:
         return
     focus = shown[0]
     histories = {run.run_id: run.history() for run in shown}
-    runs_ui.run_banner(focus, histories[focus.run_id], len(data.y_test))
+    if not presenter_ui.figures_ui(focus, histories[focus.run_id]):  # presenting a finished run: figures say it all
+        runs_ui.run_banner(focus, histories[focus.run_id], len(data.y_test))
+    scenarios_ui.takeaway_ui(ws, [r.run_id for r in shown], records)
     snap = focus.snapshot()  # this server's job of the run: health and the live trace
     trace = snap.trace if snap is not None else focus.store.trace(focus.run_id)
     # Rate changes kept with the run's epochs, and this job's since its last epoch ended.
@@ -96,7 +102,10 @@ def live_view() -> None:
         ),
         every=2.0 if snap is not None and snap.status == "running" else 0.0,  # new batch points: redraw every 2 s
     )  # fmt: skip
-    st.plotly_chart(curves, key="train_curves_chart")
+    st.plotly_chart(presenter_ui.enlarge(curves, presenter_ui.CURVES_HEIGHT), key="train_curves_chart")
+    presenting = app_state.presenter().on
+    if presenting:
+        weights_view(focus)  # right under the curves: both in view on a projector
     mine = active is not None and focus.run_id == active.run_id
     left, right = st.columns(2)
     left.slider("Smoothing of the batch loss", 0.0, 0.99, 0.6, 0.01, key="train_smoothing", help=SMOOTHING_HELP)
@@ -115,6 +124,12 @@ def live_view() -> None:
         insight_ui.health_ui(health, (focus.run_id,))
     if len(shown) > 1:
         st.caption(f"Drawn: {', '.join(r.name for r in shown)}. The banner and the weights are {focus.name}'s.")
+    if not presenting:
+        weights_view(focus)
+
+
+def weights_view(focus) -> None:
+    """The first-layer weights of 16 hidden units of the run the banner describes."""
     model = ws.model(focus.run_id)
     if model is not None:
         W1 = model.params()["W1"]
@@ -124,10 +139,10 @@ def live_view() -> None:
             lambda: charts.weights_figure(W1, units),
             every=3.0 if model.live else 0.0,  # new weights every epoch: redrawing them costs the browser
         )
-        st.caption(
-            f"First-layer weights of 16 hidden units of {focus.name}, after {runs_ui.plural(model.epochs, 'epoch')}."
-        )
-        st.plotly_chart(figure, key="train_weights_chart")
+        if not app_state.presenter().on:  # presenting: the chart's own title says it, and the height is the charts'
+            after = runs_ui.plural(model.epochs, "epoch")
+            st.caption(f"First-layer weights of 16 hidden units of {focus.name}, after {after}.")
+        st.plotly_chart(presenter_ui.enlarge(figure), key="train_weights_chart")
 
 
 with live:
