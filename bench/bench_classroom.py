@@ -246,7 +246,7 @@ async def visit(browser, url: str, s: Session, epochs: int, delay: float, step_t
 
 
 async def classroom(url: str, sessions: int, epochs: int, stagger: float, timeout: float,
-                    every_page: bool = False) -> list[Session]:  # fmt: skip
+                    every_page: bool = False, step_timeout: float = 120.0) -> list[Session]:  # fmt: skip
     from playwright.async_api import async_playwright
 
     deadline = time.monotonic() + timeout
@@ -254,7 +254,8 @@ async def classroom(url: str, sessions: int, epochs: int, stagger: float, timeou
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
-            visits = [visit(browser, url, s, epochs, s.number * stagger, min(120.0, timeout), deadline, every_page)
+            step = min(step_timeout, timeout)
+            visits = [visit(browser, url, s, epochs, s.number * stagger, step, deadline, every_page)
                       for s in students]  # fmt: skip
             try:
                 await asyncio.wait_for(asyncio.gather(*visits), timeout + 30)
@@ -266,7 +267,8 @@ async def classroom(url: str, sessions: int, epochs: int, stagger: float, timeou
 
 
 def run(sessions: int = 20, epochs: int = 2, stagger: float = 2.0, timeout: float = 600.0,
-        slots: int | None = None, every_page: bool = False, nice: int = 10) -> Result:  # fmt: skip
+        slots: int | None = None, every_page: bool = False, nice: int = 10,
+        step_timeout: float = 120.0) -> Result:  # fmt: skip
     """The whole bench on a fresh server; returns what it measured. `nice`: Chromium's niceness
     (its processes are reniced as they appear): the students' browsers share this machine's
     cores with the server here, while in a class each runs on its own computer, so by default
@@ -280,7 +282,7 @@ def run(sessions: int = 20, epochs: int = 2, stagger: float = 2.0, timeout: floa
         load_before = os.getloadavg()[0]
         started = time.monotonic()
         with serve(env) as server, Watch(server.pid, Path(runs), nice) as watch:
-            students = asyncio.run(classroom(server.url, sessions, epochs, stagger, timeout, every_page))
+            students = asyncio.run(classroom(server.url, sessions, epochs, stagger, timeout, every_page, step_timeout))
             time.sleep(1.0)  # a last look at the store
             final = rss_mb(server.pid)
         return Result(
@@ -334,6 +336,7 @@ def main() -> None:
     parser.add_argument("--stagger", type=float, default=2.0, help="seconds between two students' arrivals")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds for the whole class")
     parser.add_argument("--slots", type=int, default=None, help=f"the server's {SLOTS_ENV} (default: its cores)")
+    parser.add_argument("--step-timeout", type=float, default=120.0, help="seconds for one step of a visit")
     parser.add_argument("--nice", type=int, default=10, help="Chromium's niceness (0: as the server's)")
     parser.add_argument(
         "--every-page",
@@ -341,7 +344,16 @@ def main() -> None:
         help="after its run, each student also opens Misclassified, Draw, Inside, Compare and Sweep",
     )
     args = parser.parse_args()
-    result = run(args.sessions, args.epochs, args.stagger, args.timeout, args.slots, args.every_page, args.nice)
+    result = run(
+        args.sessions,
+        args.epochs,
+        args.stagger,
+        args.timeout,
+        args.slots,
+        args.every_page,
+        args.nice,
+        args.step_timeout,
+    )
     print(report(result, args.sessions, args.epochs))
 
 
