@@ -111,6 +111,13 @@ def shared_baseline(ws: Workspace, scenario: Scenario) -> int | None:
     return found.run_id if found is not None else None
 
 
+def baseline_training(ws: Workspace) -> bool:
+    """Whether this session's scenario baseline is training in this server now."""
+    pick = app_state.scenario_pick()
+    job = ws.registry.job(pick.baseline_run) if pick is not None else None
+    return job is not None and job.alive
+
+
 def outcomes(ws: Workspace, key: str, records: list) -> tuple[Outcome, Outcome] | None:
     """The two runs a card reports: this session's when it ran the scenario, else the newest
     ended pair in the store (the same configs give the same numbers). None when there is none."""

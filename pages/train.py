@@ -70,11 +70,16 @@ if note := app_state.pop_train_note():
     st.success(note)
 
 
+baseline_live = scenarios_ui.baseline_training(ws)  # a scenario's variant may end first: its takeaway waits on this
+
+
 # Intervals measured in the browser: ~1 s; a queued run's place changes slowly, and a class
 # full of queued pages ticking every second would take the server's CPU from the trainings.
-@st.fragment(run_every=None if active is None else 2.0 if queued else 0.9)
+@st.fragment(run_every=None if active is None and not baseline_live else 2.0 if queued else 0.9)
 def live_view() -> None:
     """The runs the user chose (the live run while it trains): curves, a banner, weights."""
+    if baseline_live and not scenarios_ui.baseline_training(ws):
+        st.rerun()  # the baseline ended: the takeaway, and a page that stops ticking
     if active is not None and (not active.live or (active.status == "queued") != queued):
         st.rerun()  # the run this page was drawn for has ended or left the queue: redraw all of it (controls too)
     shown = app_state.shown_runs(ws, active, records)
