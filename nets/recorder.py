@@ -21,7 +21,7 @@ from nets.data import Mnist
 from nets.health import EpochHealth
 from nets.optimizers import Optimizer, make_optimizer
 from nets.smoothing import TRACE_POINTS_PER_EPOCH, LossTrace
-from nets.stopping import PATIENCE, StopRules
+from nets.stopping import StopRules
 from nets.store import END_STATUSES, RunStore, StoreError
 from nets.training import BatchProgress, EpochMetrics, TrainControl, TrainingDiverged, train
 from nets.two_layer_net import TwoLayerNet
@@ -115,14 +115,11 @@ class Recorder:
             on_health(found)
 
         self.status("running")
-        best: EpochMetrics | None = None  # the epoch early stopping keeps: the first lowest validation loss
         try:
             for metrics in train(net, data, config, control=control, on_batch=batch, optimizer=optimizer,
                                  start_epoch=start_epoch, on_health=health if on_health else None,
                                  stop_rules=stop_rules):  # fmt: skip
                 self.epoch(metrics, net, config, optimizer, control.lr_changes)
-                if best is None or metrics.val_loss < best.val_loss:
-                    best = metrics
                 yield metrics
         except TrainingDiverged as exc:
             self.status("diverged", str(exc))
@@ -136,6 +133,7 @@ class Recorder:
         except BaseException as exc:
             self.status("failed", f"{type(exc).__name__}: {exc}".splitlines()[0])
             raise
-        if control.stopped_by == PATIENCE and best is not None:  # the net holds the best epoch's weights again
-            self._guard(lambda: self.store.keep_best(self.run_id, best.epoch + 1, net, config, optimizer.state()))
+        if control.kept_epoch is not None:  # early stopping put the best epoch's weights back into the net
+            kept = control.kept_epoch + 1
+            self._guard(lambda: self.store.keep_best(self.run_id, kept, net, config, optimizer.state()))
         self.status("stopped" if control.stopped else "finished", control.stop_message)

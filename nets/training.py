@@ -100,6 +100,7 @@ class TrainControl:
         self._new_rate: float | None = None
         self._pause_after_epoch = False
         self.stopped_by = ""
+        self.kept_epoch: int | None = None  # early stopping: the 0-based epoch whose weights the net holds again
         self.stop_message = ""
         self.lr_changes: list[tuple[float, float]] = []
 
@@ -337,6 +338,7 @@ def train(
             if decision.rule == PATIENCE:
                 net.set_params(watch.best_params)
                 optimizer.load_state(watch.best_state)
+                control.kept_epoch = decision.best_epoch
             control.stop(decision.rule, decision.message(watch.rules))
             return
 
