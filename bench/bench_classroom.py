@@ -55,7 +55,9 @@ MORE_DRAWN = {
 DRAWN = {**DRAWN, **MORE_DRAWN}
 # The student's own run, by its first line on Train, in whichever state the page is first drawn:
 # on a loaded machine a 1-epoch run can be over before the browser draws it running.
-MINE = re.compile(r"run (\d+)(?:: (?:pending|running|paused)| waits for a training slot| is about to start| finished after)")
+MINE = re.compile(
+    r"run (\d+)(?:: (?:pending|running|paused)| waits for a training slot| is about to start| finished after)"
+)
 # Chromium's console line for a failed request: counted once, with its address, as the response.
 FAILED_LOAD = "Failed to load resource"
 # Streamlit's page opened at /train first asks /train/_stcore/health and host-config, in case
