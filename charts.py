@@ -405,7 +405,7 @@ def health_figure(health: Sequence[EpochHealth]) -> go.Figure:
     units = "dead units" if health and health[-1].dead_share is not None else "saturated units"
     titles = ("Gradient per weight", "Step / weight", f"Share of {units}")
     fig = make_subplots(rows=2, cols=2, specs=[[{}, {}], [{"colspan": 2}, None]], subplot_titles=titles,
-                        horizontal_spacing=0.14, vertical_spacing=0.2)  # fmt: skip
+                        horizontal_spacing=0.2, vertical_spacing=0.2)  # fmt: skip
     epochs = [h.epoch + 1 for h in health]
     for layer, color in LAYER_COLORS.items():
         for col, values in ((1, [h.grad_rms[layer] for h in health]), (2, [h.update_ratio[layer] for h in health])):
@@ -424,7 +424,10 @@ def health_figure(health: Sequence[EpochHealth]) -> go.Figure:
     fig.update_xaxes(dtick=1 if len(epochs) <= 10 else None)
     fig.update_xaxes(title_text="epoch", row=2, col=1)
     fig.update_annotations(font_size=13)
-    fig.update_layout(**{**LAYOUT, "height": 420, "legend": dict(orientation="h", y=1.12, x=1, xanchor="right")})
+    # The legend on a band of its own at the top, above the subplot titles: at 330 px it would
+    # cover "Step / weight" anywhere beside them.
+    legend = dict(orientation="h", yref="container", y=1, yanchor="top", x=1, xanchor="right")
+    fig.update_layout(**{**LAYOUT, "height": 440, "margin": {**LAYOUT["margin"], "t": 70}, "legend": legend})
     return fig
 
 

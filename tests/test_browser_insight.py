@@ -101,21 +101,55 @@ def test_trace_moves_inside_an_epoch_advice_applies_and_health_shows(mnist, tmp_
         for size in SIZES:
             page.set_viewport_size(size)
             page.wait_for_timeout(800)
+            assert health_overlaps(page) == [], size
             element_shot(page, panel, f"health-{size['width']}x{size['height']}.png")
         screenshot(page, "train-insight")
 
 
+# The health chart's texts that must not cover each other: the legend, the subplot titles,
+# and the right subplot's tick labels against the left subplot (at 330 px, "10^-2" did both).
+HEALTH_OVERLAPS = """() => {
+    const el = document.querySelector('.st-key-train_health_chart .js-plotly-plot');
+    const box = e => e.getBoundingClientRect();
+    const meet = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+    const legend = box(el.querySelector('g.legend'));
+    const titles = [...el.querySelectorAll('g.annotation')].map(a => [a.textContent, box(a)]);
+    const left = box(el.querySelector('g.draglayer g.xy rect.nsewdrag'));
+    const found = titles.filter(([, b]) => meet(legend, b)).map(([t]) => `the legend covers "${t}"`);
+    for (const tick of el.querySelectorAll('g.yaxislayer-above g.y2tick')) {
+        const text = tick.textContent;
+        if (text && box(tick).left < left.right) found.push(`y2 tick "${text}" in the left plot`);
+    }
+    return found;
+}"""
+
+
+def health_overlaps(page) -> list[str]:
+    return page.evaluate(HEALTH_OVERLAPS)
+
+
 def element_shot(page, locator, name: str) -> None:
     """A picture of one element of a page that redraws every second: the element can be
-    replaced between finding it and taking it, so a detached one is looked up again."""
+    replaced between finding it and taking it, so a detached one is looked up again. An
+    element taller than the window is shot in a window made tall enough for it (the same
+    width, so the same layout): Streamlit scrolls inside the page, and the part below the
+    window would come out blank."""
     from playwright.sync_api import Error
 
-    for _ in range(10):
-        try:
-            locator.screenshot(path=str(screenshot_dir() / name), timeout=5_000)
-            return
-        except Error:
-            page.wait_for_timeout(200)
+    size = page.viewport_size
+    try:
+        for _ in range(10):
+            try:
+                height = locator.bounding_box(timeout=5_000)["height"]
+                if height > size["height"] - 40:
+                    page.set_viewport_size({"width": size["width"], "height": int(height) + 200})
+                    page.wait_for_timeout(500)
+                locator.screenshot(path=str(screenshot_dir() / name), timeout=5_000)
+                return
+            except Error:
+                page.wait_for_timeout(200)
+    finally:
+        page.set_viewport_size(size)
     raise AssertionError(f"{name}: the element never stayed on the page long enough")
 
 
