@@ -13,7 +13,8 @@ The browser runs on the same two cores as the server, which a real viewer's brow
 not. To tell its share from the server's, the script also prints the CPU that Chromium and
 the server process used during each dashboard run (core-seconds per second), and times a
 third contestant: headless training next to a plain busy loop that takes as much CPU as
-Chromium did (a stand-in for the browser, with no dashboard at all).
+Chromium did (a stand-in for the browser, with no dashboard at all). The target (issue
+"Watch it learn": at least 0.9) is the dashboard against that third contestant.
 
 With --pin, two more: the dashboard with its server's threads on core 0 and Chromium's on
 core 1 (a viewer's browser on its own core, or machine), against headless on core 0 alone
@@ -33,8 +34,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # run as a script from anywhere
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]  # run as a script from anywhere
 
+from bench_ui import cpu_name  # noqa: E402
 from browser import browser_page, cpu_seconds, serve  # noqa: E402
 
 from app_state import SETTING_KEYS  # noqa: E402
@@ -152,6 +154,11 @@ def dashboard_beside_its_browser(page, url: str, config, server_pid: int) -> tup
         pin(chromium_pids(), ALL_CORES)
 
 
+def ratio(values: list[float], reference: list[float]) -> float:
+    """The median of the rounds' ratios (each round's pair was measured side by side)."""
+    return statistics.median(x / h for x, h in zip(values, reference, strict=True))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -188,18 +195,24 @@ def main() -> None:
                     value = headless_beside_load(data, config, browser_core)
                 results[name].append(value)
                 print(f"round {r + 1} {name:<42} {value:>10,.0f} samples/s  ({time.perf_counter() - started:.1f} s)")
-    headless_runs = results["headless"]
-    print(f"\n{args.preset} preset, {config.epochs} epochs, {args.rounds} rounds, interleaved")
+    print(f"\n{cpu_name()}; {args.preset} preset, {config.epochs} epochs, {args.rounds} rounds, interleaved")
     for name in names:
-        reference = results[pinned[0]] if name == pinned[1] else headless_runs
-        ratios = [x / h for x, h in zip(results[name], reference, strict=True)]
         line = f"  {name:<42} median {statistics.median(results[name]):>10,.0f} samples/s"
         if name not in ("headless", pinned[0]):
             against = "headless on core 0" if name == pinned[1] else "headless"
-            line += f", / {against} {statistics.median(ratios):.3f} (rounds {', '.join(f'{x:.2f}' for x in ratios)})"
-        if name in ("dashboard", pinned[1]):
-            line += f" target >= 0.9 {'ok' if statistics.median(ratios) >= 0.9 else 'MISSED'}"
+            line += f", / {against} {ratio(results[name], results[against]):.3f}"
         print(line)
+    # The target's own terms: the dashboard against headless training beside a busy loop as
+    # large as the browser (what serving the page costs, the browser's share set apart), and,
+    # with --pin, the dashboard against headless with Chromium kept off the training's core.
+    targets = [("dashboard", names[2])] + ([(pinned[1], pinned[0])] if args.pin else [])
+    for name, against in targets:
+        ratios = [x / h for x, h in zip(results[name], results[against], strict=True)]
+        verdict = "ok" if statistics.median(ratios) >= 0.9 else "MISSED"
+        print(
+            f"  {name} / {against}: {statistics.median(ratios):.3f} "
+            f"(rounds {', '.join(f'{x:.2f}' for x in ratios)}); target >= 0.9 {verdict}"
+        )
     print(
         f"  during the dashboard runs: Chromium used {statistics.median(browser_cores):.2f} cores, "
         f"the server process {statistics.median(server_cores):.2f} (of 2; training included)"
