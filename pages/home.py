@@ -1,10 +1,8 @@
 """Overview: what the net achieves, where to go next, and the data set at a glance."""
 
-import numpy as np
 import streamlit as st
 
 import app_state
-import charts
 import frame
 import scenarios_ui
 from nets.config import PRESETS
@@ -50,10 +48,9 @@ c1, c2, c3 = st.columns(3)
 c1.metric("Training images", f"{len(data.x_train):,}")
 c2.metric("Validation images", f"{len(data.x_val):,}")
 c3.metric("Test images", f"{len(data.x_test):,}")
-sample = np.random.default_rng(0).choice(len(data.x_train), 30, replace=False)  # the same sample every time
+pictures = app_state.data_pictures(data)
 with st.container(key="home_samples"):  # a picture: the page draws before plotly.js has loaded
-    st.image(charts.digits_png(data.x_train[sample], [str(data.y_train[i]) for i in sample]), width="stretch",
-             output_format="PNG")  # fmt: skip
+    st.image(pictures.samples, width="stretch", output_format="PNG")
 left, right = st.columns(2)
-left.plotly_chart(charts.class_counts_figure(data.y_train, "Training digits per class"), key="home_train_counts")
-right.plotly_chart(charts.class_counts_figure(data.y_test, "Test digits per class"), key="home_test_counts")
+left.plotly_chart(pictures.train_counts, key="home_train_counts")
+right.plotly_chart(pictures.test_counts, key="home_test_counts")
