@@ -208,7 +208,7 @@ def digits_png(images: np.ndarray, labels: Sequence[str], columns: int = 10, sca
         x, y = (c * (28 + gap) + 14) * scale, (r * (28 + gap) + 28 + gap / 2) * scale
         draw.text((x, y), str(label), fill=110, font=font, anchor="mm")
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG", optimize=True)
+    picture.save(buffer, format="PNG")  # optimize=True: 3% smaller, 6 times slower (59 ms)
     return buffer.getvalue()
 
 
