@@ -642,6 +642,9 @@ SETTING_KEYS = {
     "train_epochs": "epochs",
     "train_shuffle": "shuffle",
     "train_shift": "augment_shift",
+    "train_elastic": "augment_elastic",
+    "train_rotate": "augment_rotate",
+    "train_scale": "augment_scale",
     "train_seed": "seed",
 }
 

@@ -153,15 +153,20 @@ def test_train_settings_read_whole(page, size):
     page.get_by_role("button", name="Start").wait_for(timeout=30_000)
     screenshot(page, f"ui_train_{size[0]}x{size[1]}")
 
-    page.get_by_role("button", name="More settings").click()
-    body = page.locator("[data-testid=stPopoverBody]")
-    body.wait_for(timeout=10_000)
-    page.wait_for_timeout(300)
-    not_cut(page, "[data-testid=stPopoverBody] [data-testid=stWidgetLabel]")
-    assert hidden_values(page, "[data-testid=stPopoverBody] input[role=combobox]") == []
-    assert body.bounding_box()["width"] >= 340  # two controls a row, whatever the column's width
-    page.screenshot(path=str(SCREENSHOTS / f"ui_train_more_{size[0]}x{size[1]}.png"))
-    page.keyboard.press("Escape")
+    for name, last, shot in (("More settings", "train_seed", "more"), ("Training data", "train_scale", "data")):
+        page.get_by_role("button", name=name).click()
+        body = page.locator("[data-testid=stPopoverBody]")
+        body.wait_for(timeout=10_000)
+        page.wait_for_timeout(300)
+        not_cut(page, "[data-testid=stPopoverBody] [data-testid=stWidgetLabel]")
+        if name == "More settings":  # its dropdowns
+            assert hidden_values(page, "[data-testid=stPopoverBody] input[role=combobox]") == []
+        assert body.bounding_box()["width"] >= 340  # two controls a row, whatever the column's width
+        bottom = page.locator(f"[data-testid=stPopoverBody] .st-key-{last}").bounding_box()
+        assert bottom["y"] + bottom["height"] <= size[1], f"{name}: its last control is below the window at {size}"
+        page.screenshot(path=str(SCREENSHOTS / f"ui_train_{shot}_{size[0]}x{size[1]}.png"))
+        page.keyboard.press("Escape")
+        body.wait_for(state="hidden", timeout=10_000)
 
 
 def caption_collisions(page) -> list[str]:

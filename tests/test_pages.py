@@ -10,7 +10,7 @@ from conftest import ROOT, synthetic_idx_files, training_threads
 from streamlit.testing.v1 import AppTest
 
 from nets.checkpoint import model_bytes
-from nets.config import TrainConfig
+from nets.config import PRESETS, TrainConfig
 from nets.data import load_mnist
 from nets.store import RunStore
 from nets.two_layer_net import TwoLayerNet
@@ -97,6 +97,23 @@ def test_presets_fill_the_controls(app):
     assert app.toggle(key="train_shuffle").value is False
     assert "larger than the 100 training images" in texts(app.error)  # this tiny set cannot take 1000
     assert app.button(key="train_start").disabled
+
+
+@pytest.mark.parametrize("preset", ["seed", "fast", "best", "record"])
+def test_each_preset_puts_its_whole_config_into_the_controls(app, preset):
+    """What Start trains is the preset, every field: the record preset's elastic distortion,
+    rotation and scaling once had no control, and a record run from Train trained without them."""
+    from app_state import SETTING_KEYS
+
+    page(app, "pages/train.py")
+    if preset == "fast":  # the default: pick another one first, so that choosing fast changes something
+        app.segmented_control(key="train_preset").set_value("seed").run()
+    app.segmented_control(key="train_preset").set_value(preset).run()
+    assert not app.exception
+    chosen = TrainConfig(**{name: app.session_state[key] for key, name in SETTING_KEYS.items()})
+    assert chosen == PRESETS[preset]
+    if preset == "record":
+        assert "elastic 34 · rotate 8° · scale ±0.08" in texts(app.caption)
 
 
 def test_start_trains_a_run_to_the_end(app):
