@@ -223,7 +223,7 @@ def drive(
                     status, message = "stopped", "stopped on request"
                 if not running:
                     break
-                time.sleep(POLL_SECONDS)
+                _until_one_ends(running, POLL_SECONDS)
                 for future in [f for f in running if f.done()]:
                     running.remove(future)
                     outcome = _outcome(future)
@@ -246,6 +246,18 @@ def drive(
         status, message = "failed", f"{type(exc).__name__}: {exc}".splitlines()[0]
     store.end_sweep(record.sweep_id, status, message)
     return report(store, record.sweep_id)
+
+
+def _until_one_ends(running: list, seconds: float) -> None:
+    """Wait until a trial's task ends, at most `seconds`: its worker gets the next trial at
+    once, where a fixed sleep left it idle for half a poll on average (about 0.5 s of an
+    8-trial sweep on two workers). Whatever ended is read by the caller, errors included."""
+    from distributed import wait
+
+    try:
+        wait(running, timeout=seconds, return_when="FIRST_COMPLETED")
+    except Exception:  # noqa: BLE001 - a timeout, or a task cancelled or lost: the caller looks at each
+        pass
 
 
 def _typical(durations: list[float]) -> float:
