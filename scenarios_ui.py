@@ -28,7 +28,8 @@ TITLES = {
 }
 STORIES = {
     "notebook_vs_modern": "The notebook trained plain SGD for {b.epochs} epochs. He initialisation, Adam and a "
-    "cosine schedule are what people use today: how far do they get in {v.epochs}?",
+    "cosine schedule are what people use today: how far do they get in {v.epochs}? Both on {v.train_samples:,} "
+    "digits, half the training set, to keep it short.",
     "high_rate_diverges": "A bigger step should learn faster. Take plain SGD from a rate of {b.learning_rate:g} to "
     "{v.learning_rate:g} and watch.",
     "small_net_underfits": "Shrink the hidden layer from {b.hidden_size} units to {v.hidden_size}. Does the net "

@@ -199,7 +199,12 @@ _OVERFIT = _MOMENTUM.replace(lr_schedule="constant", hidden_size=128, epochs=100
 SCENARIOS: dict[str, Scenario] = {
     s.key: s
     for s in (
-        Scenario("notebook_vs_modern", PRESETS["seed"], PRESETS["fast"], _notebook_vs_modern),
+        Scenario(  # half the digits: both runs in about 10 s here instead of 30 s
+            "notebook_vs_modern",
+            PRESETS["seed"].replace(train_samples=27_500),
+            PRESETS["fast"].replace(train_samples=27_500),
+            _notebook_vs_modern,
+        ),
         Scenario(
             "high_rate_diverges",
             _SGD.replace(train_samples=10_000),
