@@ -154,7 +154,9 @@ with live:
     live_view()
 
 st.subheader("Runs")
-st.caption(runs_ui.current_model_caption(ws, records))
+# Read again while a run trains: the live view above may just have drawn it finished, and a
+# listing from the top of this draw would still name the model it replaces.
+st.caption(runs_ui.current_model_caption(ws, ws.store.runs() if active is not None else records))
 
 
 @st.fragment(run_every=2.0 if active is not None else None)
