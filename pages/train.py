@@ -154,17 +154,17 @@ with live:
     live_view()
 
 st.subheader("Runs")
-# Read again while a run trains: the live view above may just have drawn it finished, and a
-# listing from the top of this draw would still name the model it replaces.
-st.caption(runs_ui.current_model_caption(ws, ws.store.runs() if active is not None else records))
 
 
 @st.fragment(run_every=2.0 if active is not None else None)
 def runs_table() -> list[int]:
-    """The runs, oldest first (a new run adds a row at the bottom and the selection keeps its
-    rows). While a run trains the table is read again every 2 s, so that its row follows it
-    (epochs, accuracy) instead of staying as the page was drawn. Returns the chosen run ids."""
+    """The current model and the runs, oldest first (a new run adds a row at the bottom and
+    the selection keeps its rows). While a run trains both are read again every 2 s, so that
+    its row follows it (epochs, accuracy) and the current model changes when it finishes,
+    instead of staying as the page was drawn (the live view above may already show it
+    finished). Returns the chosen run ids."""
     listing = ws.store.runs() if active is not None else records
+    st.caption(runs_ui.current_model_caption(ws, listing))
     runs = ws.runs(listing[: app_state.TRAIN_TABLE_ROWS])
     runs.reverse()
     if not runs:
