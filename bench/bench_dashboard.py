@@ -154,9 +154,9 @@ def dashboard_beside_its_browser(page, url: str, config, server_pid: int) -> tup
         pin(chromium_pids(), ALL_CORES)
 
 
-def ratio(values: list[float], reference: list[float]) -> float:
-    """The median of the rounds' ratios (each round's pair was measured side by side)."""
-    return statistics.median(x / h for x, h in zip(values, reference, strict=True))
+def ratios(values: list[float], reference: list[float]) -> list[float]:
+    """Each round's ratio (the round's pair was measured side by side)."""
+    return [x / h for x, h in zip(values, reference, strict=True)]
 
 
 def main() -> None:
@@ -200,18 +200,18 @@ def main() -> None:
         line = f"  {name:<42} median {statistics.median(results[name]):>10,.0f} samples/s"
         if name not in ("headless", pinned[0]):
             against = "headless on core 0" if name == pinned[1] else "headless"
-            line += f", / {against} {ratio(results[name], results[against]):.3f}"
+            line += f", / {against} {statistics.median(ratios(results[name], results[against])):.3f}"
         print(line)
     # The target's own terms: the dashboard against headless training beside a busy loop as
     # large as the browser (what serving the page costs, the browser's share set apart), and,
     # with --pin, the dashboard against headless with Chromium kept off the training's core.
     targets = [("dashboard", names[2])] + ([(pinned[1], pinned[0])] if args.pin else [])
     for name, against in targets:
-        ratios = [x / h for x, h in zip(results[name], results[against], strict=True)]
-        verdict = "ok" if statistics.median(ratios) >= 0.9 else "MISSED"
+        rounds = ratios(results[name], results[against])
+        verdict = "ok" if statistics.median(rounds) >= 0.9 else "MISSED"
         print(
-            f"  {name} / {against}: {statistics.median(ratios):.3f} "
-            f"(rounds {', '.join(f'{x:.2f}' for x in ratios)}); target >= 0.9 {verdict}"
+            f"  {name} / {against}: {statistics.median(rounds):.3f} "
+            f"(rounds {', '.join(f'{x:.2f}' for x in rounds)}); target >= 0.9 {verdict}"
         )
     print(
         f"  during the dashboard runs: Chromium used {statistics.median(browser_cores):.2f} cores, "
