@@ -161,8 +161,8 @@ def map_figure(
         go.Scattergl(
             x=xy[:, 0], y=xy[:, 1], mode="markers", name="digits", customdata=np.arange(len(xy)),
             marker=dict(size=4, color=labels.astype(np.int8), colorscale=steps, cmin=-0.5, cmax=9.5, opacity=0.6),
-            showlegend=False,
-            text=labels.astype(str), hovertemplate="#%{customdata}: a %{text}<extra></extra>",
+            showlegend=False,  # the colour is the label, so the hover reads it there (no 10,000 strings to send)
+            hovertemplate="#%{customdata}: a %{marker.color}<extra></extra>",
         )
     )  # fmt: skip
     for d in range(10):
@@ -187,7 +187,9 @@ def map_figure(
         )  # fmt: skip
     fig.update_xaxes(title=f"first component ({explained[0]:.0%} of the variance)", zeroline=False)
     fig.update_yaxes(title=f"second component ({explained[1]:.0%})", zeroline=False)
-    fig.update_layout(**{**LAYOUT, "height": 560, "legend": dict(title="true digit", itemsizing="constant")},
+    # The legend in its own band above the plot: on the right it took a third of a narrow column.
+    legend = dict(title="true digit", itemsizing="constant", orientation="h", yref="container", y=1, yanchor="top", x=0)
+    fig.update_layout(**{**LAYOUT, "height": 520, "legend": legend, "margin": dict(l=50, r=10, t=80, b=40)},
                       dragmode="zoom", clickmode="event+select")  # fmt: skip
     return fig
 

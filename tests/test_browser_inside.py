@@ -90,7 +90,27 @@ def test_a_drawing_through_the_net_a_unit_off_and_the_map(server):
         assert names[-1].startswith(f"your drawing: read as {drawn_as}")
         points = plot_json(page, "inside_map", "el._fullData[0]._length")
         assert points == 10_000
+        page.get_by_text("Click a dot", exact=True).wait_for(timeout=10_000)
         shots(page, "inside_map")
+
+        # Hover the dot furthest right: the box names a digit and its true label; a click shows it beside the map.
+        x, y = plot_json(
+            page, "inside_map",
+            "(t => { let i = 0; for (let j = 1; j < t._length; j++) if (t.x[j] > t.x[i]) i = j;"
+            "        return [t.x[i], t.y[i]]; })(el._fullData[0])",
+        )  # fmt: skip
+        px, py = plot_point(page, "inside_map", x, y)
+        page.mouse.move(px - 3, py)
+        page.mouse.move(px, py)
+        hover = page.locator(".st-key-inside_map .hovertext")
+        hover.first.wait_for(timeout=10_000)
+        said = re.match(r"#(\d+): a (\d)", hover.first.text_content())
+        assert said, hover.first.text_content()
+        index, label = int(said[1]), int(said[2])
+        assert plot_json(page, "inside_map", f"el._fullData[0].marker.color[{index}]") == label
+        page.mouse.click(px, py)
+        page.get_by_text(re.compile(rf"Test digit #{index}: a {label}, read as \d")).wait_for(timeout=30_000)
+        screenshot(page, "inside_map_picked")
 
         page.locator(".st-key-inside_view button", has_text="How sure").click()
         chart(page, "inside_coverage")
