@@ -76,15 +76,38 @@ def parallel_lines_figure(rows: Sequence[dict], settings: Sequence[str], metric:
                                      text=texts, hoverinfo="text", showlegend=False))  # fmt: skip
     for k, column in enumerate(columns):
         fig.add_shape(type="line", x0=k, x1=k, y0=0, y1=1, line=dict(color="#888", width=1))
-        fig.add_annotation(x=k, y=1.02, text=f"<b>{label(column)}</b>", showarrow=False, yanchor="bottom")
-        fig.add_annotation(x=k, y=1.0, text=ticks[column][1], showarrow=False, xanchor="left", xshift=3, font_size=10)
-        fig.add_annotation(x=k, y=0.0, text=ticks[column][0], showarrow=False, xanchor="left", xshift=3, font_size=10)
+        # Axis titles on two lines at most, and every other one a line higher: side by side in a
+        # narrow column, "hidden size" and "best validation accuracy" ran into each other.
+        # The outer two lean inward, so that neither is cut at the chart's edge.
+        many = len(columns) > 2
+        anchor = "left" if k == 0 and many else "right" if k == len(columns) - 1 and many else "center"
+        title = _two_lines(label(column)) if many else label(column)
+        shift = {"left": -8, "right": 8, "center": 0}[anchor]
+        fig.add_annotation(x=k, y=1.02, text=f"<b>{title}</b>", showarrow=False, yanchor="bottom", xanchor=anchor,
+                           xshift=shift, yshift=36 * (k % 2) if many else 0)  # fmt: skip
+        # The ends' values hang inside the axis, below its top and above its bottom: level with
+        # the ends, the top one ran into the axis title.
+        fig.add_annotation(x=k, y=1.0, text=ticks[column][1], showarrow=False, xanchor="left", xshift=3, font_size=10,
+                           yanchor="top")  # fmt: skip
+        fig.add_annotation(x=k, y=0.0, text=ticks[column][0], showarrow=False, xanchor="left", xshift=3, font_size=10,
+                           yanchor="bottom")  # fmt: skip
     fig.update_xaxes(visible=False, range=[-0.3, len(columns) - 0.5])
     fig.update_yaxes(visible=False, range=[-0.05, 1.12])
-    legend = f"colour: {label(metric)}, from {_short(low)} (pale) to {_short(high)} (deep blue)"
-    fig.update_layout(height=360, margin=dict(l=20, r=20, t=30, b=10), hovermode="closest",
-                      title=dict(text=legend, font_size=12, y=0.02, yanchor="bottom"))  # fmt: skip
+    legend = f"colour: {label(metric)},<br>from {_short(low)} (pale) to {_short(high)} (deep blue)"
+    fig.add_annotation(xref="paper", yref="paper", x=0, y=0, xanchor="left", yanchor="top", yshift=-6, align="left",
+                       text=legend, showarrow=False, font_size=12)  # fmt: skip
+    top = 76 if len(columns) > 2 else 40
+    fig.update_layout(height=370 + top, margin=dict(l=20, r=20, t=top, b=45), hovermode="closest")
     return fig
+
+
+def _two_lines(text: str) -> str:
+    """`text` broken at the space nearest its middle, if it is longer than one short word."""
+    if len(text) <= 10 or " " not in text:
+        return text
+    spaces = [i for i, c in enumerate(text) if c == " "]
+    cut = min(spaces, key=lambda i: abs(i - len(text) / 2))
+    return f"{text[:cut]}<br>{text[cut + 1 :]}"
 
 
 def _short(value) -> str:

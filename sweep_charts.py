@@ -30,8 +30,9 @@ def history_figure(rows: Sequence[TrialRow], best: Sequence[tuple[int, float, fl
     if best:
         fig.add_scatter(x=[b[0] for b in best], y=[100 * b[2] for b in best], mode="lines", name="best so far",
                         line=dict(color=PALETTE[3], shape="hv", width=2))  # fmt: skip
-    # The legend sits below the plot, where an x-axis title would collide with it: the title names the axis.
-    fig.update_layout(**LAYOUT, title="Optimisation history, by trial number", yaxis_title="validation accuracy (%)")
+    # The page writes the chart's title above it (Plotly's toolbar would sit over a title in the
+    # figure), and that title names the x axis: the legend sits below, where an axis title would be.
+    fig.update_layout(**{**LAYOUT, "margin": dict(l=50, r=10, t=10, b=40)}, yaxis_title="validation accuracy (%)")
     fig.update_xaxes(tickformat="d")
     return fig
 
@@ -41,6 +42,6 @@ def importance_figure(importance: dict[str, float]) -> go.Figure:
     names = list(importance)[::-1]
     fig = go.Figure(go.Bar(x=[importance[n] for n in names], y=[label(n) for n in names], orientation="h",
                            marker_color=PALETTE[0], hovertemplate="%{y}: %{x:.2f}<extra></extra>"))  # fmt: skip
-    fig.update_layout(**{**LAYOUT, "height": max(160, 60 + 40 * len(names))}, title="Importance of each knob",
-                      xaxis_title="share of the variation in validation accuracy", showlegend=False)  # fmt: skip
+    fig.update_layout(**{**LAYOUT, "height": max(140, 50 + 40 * len(names)), "margin": dict(l=50, r=20, t=10, b=40)},
+                      xaxis_title="share of the variation", showlegend=False)  # fmt: skip
     return fig

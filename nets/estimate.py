@@ -9,6 +9,7 @@ being sent) does not decide the figure.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Iterable
@@ -33,6 +34,19 @@ class EpochEstimate:
     high: float
     basis: str  # "runs": from earlier runs here; "measured": timed now
     samples: int  # epochs (runs) or trials (measured) behind the figure
+
+
+TRAIN_ROWS = 55_000  # the training set's rows when a config uses them all
+BATCH_WORK = 2e6  # a batch's fixed cost beyond its products (updates, softmax, calls), in multiply-adds
+
+
+def relative_work(config: TrainConfig) -> float:
+    """A run's training work in multiply-adds, roughly: the two layers' products forward and
+    back for every row of every epoch, plus a fixed cost per batch. Only for ordering runs by
+    length (a sweep's grid, longest first); the seconds come from `from_history` or `measure`."""
+    rows = min(config.train_samples or TRAIN_ROWS, TRAIN_ROWS)
+    per_row = 3 * config.hidden_size * (784 + 10)
+    return config.epochs * (rows * per_row + math.ceil(rows / config.batch_size) * BATCH_WORK)
 
 
 def same_cost(a: TrainConfig, b: TrainConfig) -> bool:

@@ -90,6 +90,9 @@ def start(
         study = optuna.create_study(study_name=sweep_id, storage=open_storage(storage), direction="maximize")
         study.set_user_attr("spec", spec.to_dict())  # what a machine that joins the sweep runs
         study.set_user_attr("started_by", store_tag(store))  # a machine that joins seeds its trials apart
+        if spec.runs_whole_grid:  # queued in the study, so every worker and every machine takes them in this order
+            for params in spec.grid_longest_first():
+                study.enqueue_trial(params)
     except optuna.exceptions.DuplicatedStudyError:
         raise SweepError(f"the study storage already has a sweep {sweep_id}: resume it instead") from None
     except Exception as exc:  # SQLAlchemy's errors for a bad URL or an unreachable database

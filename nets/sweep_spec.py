@@ -10,12 +10,15 @@ with one line naming the knob and what it allows.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
 from nets.config import CHOICES, INT_FIELDS, LIMITS, PRESETS, ConfigError, TrainConfig
+from nets.estimate import relative_work
 
 SAMPLERS = ("grid", "random", "tpe")
 PRUNERS = ("none", "median", "asha")
@@ -210,6 +213,25 @@ class SweepSpec:
 
     def grid_space(self) -> dict[str, list]:
         return {k.name: list(k.choices) for k in self.knobs}
+
+    @property
+    def runs_whole_grid(self) -> bool:
+        """A grid whose budget is all of it (no trial count below its size, no time limit): the
+        order of its trials decides only when the sweep ends, not which settings it tries."""
+        size = self.grid_size
+        return self.sampler == "grid" and self.timeout is None and size is not None and size > 1 \
+            and self.planned_trials == size  # fmt: skip
+
+    def grid_longest_first(self) -> list[dict[str, Any]]:
+        """The grid's points, the longest to train first. Workers that take trials in this
+        order finish close together (longest processing time first); in the sampler's random
+        order the last long trial could leave the other workers idle for most of its run."""
+        names = [k.name for k in self.knobs]
+        points = [
+            dict(zip(names, values, strict=True)) for values in itertools.product(*(k.choices for k in self.knobs))
+        ]
+        random.Random(self.seed).shuffle(points)  # equal lengths in a random order, as the grid sampler takes them
+        return sorted(points, key=lambda p: -relative_work(self.config_for(p)))  # stable: the ties stay shuffled
 
     def describe(self) -> str:
         budget = [f"{self.planned_trials} trials"] if self.planned_trials else []

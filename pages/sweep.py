@@ -150,15 +150,23 @@ def new_sweep_form(records: list) -> None:
 
 
 def trial_table(found) -> None:
+    """A row per trial, in widths that fit a two-knob sweep beside the sidebar of a 1024 px
+    window (in Streamlit's default widths it scrolled sideways there)."""
     rows = [
         {"trial": r.trial, "run": r.run_id, "status": r.status, **r.params,
-         "val_acc": r.val_acc, "test_acc": r.test_acc, "epochs": f"{r.epochs} of {r.planned_epochs}",
+         "val_acc": r.val_acc, "test_acc": r.test_acc, "epochs": f"{r.epochs}/{r.planned_epochs}",
          "seconds": round(r.seconds, 1)}
         for r in reversed(found.rows)
     ]  # fmt: skip
-    st.dataframe(rows, hide_index=True, height=min(400, 38 + 35 * len(rows)),
-                 column_config={"val_acc": st.column_config.NumberColumn("validation", format="percent"),
-                                "test_acc": st.column_config.NumberColumn("test", format="percent")})  # fmt: skip
+    column = st.column_config.Column
+    widths = {"trial": column("trial", width=48), "run": column("run", width=44), "status": column("status", width=64),
+              "epochs": column("epochs", width=56, help="epochs trained of those planned")}  # fmt: skip
+    for knob in found.spec.knobs:
+        widths[knob.name] = column(compare_charts.label(knob.name), width=80)
+    for key, name, width in (("val_acc", "validation", 80), ("test_acc", "test", 60)):
+        widths[key] = st.column_config.NumberColumn(name, format="percent", width=width)
+    widths["seconds"] = st.column_config.NumberColumn("s", width=44, help="seconds of training")
+    st.dataframe(rows, hide_index=True, height=min(400, 38 + 35 * len(rows)), column_config=widths)
 
 
 def live_view(sweep_id: str) -> None:
@@ -183,13 +191,16 @@ def live_view(sweep_id: str) -> None:
                           if (n := found.count(s)))  # fmt: skip
         st.warning(f"No trial trained all its epochs ({ended}), so there is no best: the table below says how "
                    "each ended; try a lower learning rate or other ranges.")  # fmt: skip
+    # Each chart's title is the page's, above it: in the figure, Plotly's toolbar covered it.
     left, right = st.columns(2)
     with left:
+        st.markdown("**Optimisation history**, by trial number")
         st.plotly_chart(sweep_charts.history_figure(found.rows, found.best_so_far()), key="sweep_history")
     with right:
         runs = store.runs(sweep=sweep_id)
         axes = [k.name for k in spec.knobs]
         if runs:
+            st.markdown("**The trials' settings**, a line each")
             st.plotly_chart(compare_charts.parallel_lines_figure([compare.row(r) for r in reversed(runs)], axes,
                                                                  "best_val_acc"), key="sweep_parallel")  # fmt: skip
     live_ids = [r.run_id for r in found.rows if r.status == "running"]
@@ -197,6 +208,7 @@ def live_view(sweep_id: str) -> None:
     with i1:
         importance = app_state.sweep_importance(record, sweep_id, found.count("finished"))
         if importance:
+            st.markdown("**Importance of each knob** for validation accuracy (Optuna's evaluator)")
             st.plotly_chart(sweep_charts.importance_figure(importance), key="sweep_importance")
         else:
             st.caption("The importance of each knob appears once three trials have finished.")
@@ -285,17 +297,20 @@ if not record.live and found.best is not None:
     best = found.best
     run = ws.run(best.run_id)
     st.subheader(f"The best trial: {best.trial} (run {best.run_id})")
-    a1, a2, a3 = st.columns(3)
-    if a1.button("Make it the current model", key="sweep_use_best", disabled=not run.has_weights, width="stretch"):
+    # A row of buttons at their natural width that wraps in a narrow window (in three equal
+    # columns, "Load its settings into Train" lost its end to an ellipsis at 1024 px).
+    with st.container(horizontal=True):
+        use = st.button("Make it the current model", key="sweep_use_best", disabled=not run.has_weights)
+        if st.button("Load its settings into Train", key="sweep_load_best", on_click=app_state.apply_settings,
+                     args=(run.config,), disabled=ws.active() is not None):  # fmt: skip
+            st.switch_page("pages/train.py")
+        if st.button("Open its trials in Compare", key="sweep_compare", on_click=app_state.open_sweep_in_compare,
+                     args=(chosen,)):  # fmt: skip
+            st.switch_page("pages/compare.py")
+    if use:
         try:
             ws.pin(best.run_id)
         except WorkspaceError as exc:
             st.error(str(exc))
         else:
             st.success(f"Run {best.run_id} is now the current model of the Draw and Misclassified pages.")
-    if a2.button("Load its settings into Train", key="sweep_load_best", width="stretch",
-                 on_click=app_state.apply_settings, args=(run.config,), disabled=ws.active() is not None):  # fmt: skip
-        st.switch_page("pages/train.py")
-    if a3.button("Open its trials in Compare", key="sweep_compare", width="stretch",
-                 on_click=app_state.open_sweep_in_compare, args=(chosen,)):  # fmt: skip
-        st.switch_page("pages/compare.py")

@@ -129,6 +129,29 @@ def run_sweep(spec: SweepSpec, runs_dir: Path, data_dir: Path) -> tuple[SweepRep
 
 
 @pytest.mark.slow
+def test_a_whole_grid_is_queued_longest_first_and_a_part_of_one_is_left_to_the_sampler(tmp_path):
+    """Two workers given the longest trials first end together; a grid cut short by a trial
+    count or a time limit keeps the sampler's random order (longest first would be a biased pick)."""
+    import optuna
+
+    from nets.sweep_trial import open_storage
+
+    store = RunStore(tmp_path / "runs")
+    knobs = (Knob("hidden_size", choices=(16, 64, 32)), Knob("batch_size", choices=(100, 50)))
+    overrides = (("epochs", 3),)
+
+    def asked(record) -> list[tuple]:
+        """What the study hands, in turn, the workers that ask it for settings of queued trials."""
+        study = optuna.load_study(study_name=record.sweep_id, storage=open_storage(record.storage))
+        waiting = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
+        return [tuple(knob.suggest(t) for knob in knobs) for t in (study.ask() for _ in range(waiting))]
+
+    whole = start(tiny_spec(knobs=knobs, overrides=overrides), store)
+    assert asked(whole) == [(64, 50), (64, 100), (32, 50), (32, 100), (16, 50), (16, 100)]  # more batches cost more
+    assert asked(start(tiny_spec(knobs=knobs, overrides=overrides, trials=4), store)) == []
+    assert asked(start(tiny_spec(knobs=knobs, overrides=overrides, timeout=60.0), store)) == []
+
+
 def test_a_grid_sweep_on_two_local_workers_records_every_trial_and_reports_the_best(tmp_path, synthetic_dir):
     store = RunStore(tmp_path / "runs")
     found, seen = run_sweep(tiny_spec(name="grid"), tmp_path / "runs", synthetic_dir)
