@@ -1,7 +1,7 @@
 """Train the `record` preset and report the epoch chosen by validation accuracy.
 
 Run from the project root:
-    MNIST_DIR=/path/to/mnist python bench/record_run.py [--epochs N] [--save PATH]
+    MNIST_DIR=/path/to/mnist python bench/record_run.py [--epochs N] [--save PATH [--half]]
 
 Prints one line per epoch (training seconds, validation and test accuracy, the machine's
 load average: other work slows the epochs down), then the epoch with the best validation
@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 from nets.checkpoint import load_model, save_model  # noqa: E402
 from nets.config import PRESETS  # noqa: E402
 from nets.data import load_mnist  # noqa: E402
+from nets.evaluation import evaluate  # noqa: E402
 from nets.preprocess import preprocess  # noqa: E402
 from nets.training import train  # noqa: E402
 from nets.two_layer_net import TwoLayerNet  # noqa: E402
@@ -69,6 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, help="train this many epochs (default: the preset's)")
     parser.add_argument("--save", metavar="PATH", help="write the chosen epoch's model here")
+    parser.add_argument("--half", action="store_true", help="store its weights as float16 (the shipped model)")
     args = parser.parse_args()
 
     config = PRESETS["record"]
@@ -101,9 +103,19 @@ def main() -> None:
         right, probability = drawings_read(model)
         print(f"drawn digits read right by the {name}: {right} of {total}, mean p(right digit) {probability:.3f}")
     if args.save:
-        meta = {"epochs_trained": best.epoch + 1, "test_acc": best.test_acc, "val_acc": best.val_acc}
-        save_model(args.save, net, config, meta)
-        print(f"saved to {args.save}")
+        save(args.save, net, config, data, best.epoch + 1, half=args.half)
+
+
+def save(path: str, net: TwoLayerNet, config, data, epochs: int, half: bool) -> None:
+    """Write the model with the accuracies of the weights as stored: in float16 each weight
+    is rounded, so the net is measured again after the rounding."""
+    if half:
+        net.set_params({name: value.astype(np.float16) for name, value in net.params.items()})
+    test, val = evaluate(net, data.x_test, data.y_test), evaluate(net, data.x_val, data.y_val)
+    meta = {"epochs_trained": epochs, "test_acc": test.accuracy, "val_acc": val.accuracy}
+    save_model(path, net, config, meta, half=half)
+    print(f"saved to {path}{' (float16 weights)' if half else ''}: test {test.accuracy:.4f} "
+          f"({test.errors} errors), validation {val.accuracy:.4f}")  # fmt: skip
 
 
 if __name__ == "__main__":

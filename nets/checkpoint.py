@@ -55,11 +55,21 @@ def _text_array(obj) -> np.ndarray:
     return np.array(json.dumps(obj, sort_keys=True))
 
 
+HALF = np.dtype(np.float16)  # a float32 net's weights may be stored in half precision (half the bytes)
+
+
 def save_model(
-    target, net: TwoLayerNet, config: TrainConfig, meta: dict | None = None, optimizer_state: dict | None = None
+    target,
+    net: TwoLayerNet,
+    config: TrainConfig,
+    meta: dict | None = None,
+    optimizer_state: dict | None = None,
+    half: bool = False,
 ) -> None:
     """Write `net` and `config` to `target` (a path or a binary file object), with the
-    optimiser's state when given (a run can then be continued exactly).
+    optimiser's state when given (a run can then be continued exactly). With `half`, a
+    float32 net's four weight arrays are stored as float16 and read back as float32: a model
+    to ship or send, at the cost of rounding each weight to 11 significant bits.
 
     A path is written exactly as given (no ".npz" added), through a temporary file beside
     it that is renamed into place once complete: a full disk or an interruption raises
@@ -67,6 +77,13 @@ def save_model(
     """
     meta = {"format": FORMAT, "version": FORMAT_VERSION, **(meta or {})}
     arrays = {name: net.params[name] for name in PARAM_NAMES}
+    if half:
+        if net.dtype != np.float32 or optimizer_state:
+            raise ValueError("only a float32 net's weights, without optimiser state, are stored in half precision")
+        with np.errstate(over="ignore"):  # an overflow becomes inf, refused just below
+            arrays = {name: array.astype(HALF) for name, array in arrays.items()}
+        if not all(np.isfinite(array).all() for array in arrays.values()):
+            raise ValueError("a weight is beyond float16's range: store this net in float32")
     arrays.update({OPTIMIZER_PREFIX + key: value for key, value in (optimizer_state or {}).items()})
     arrays.update(config=_text_array(config.to_dict()), meta=_text_array(meta))
     if not isinstance(target, (str, os.PathLike)):
@@ -220,7 +237,7 @@ def _model(member: _Members, members: dict, name: str) -> LoadedModel:
     for key in PARAM_NAMES:
         expected = net.params[key]
         header = member.header(members[key], key)
-        if header.dtype != expected.dtype:
+        if header.dtype != expected.dtype and not (header.dtype == HALF and expected.dtype == np.float32):
             raise ModelFileError(f"{name}: {key} is {header.dtype}, the config says {expected.dtype}")
         if header.shape != expected.shape:
             raise ModelFileError(

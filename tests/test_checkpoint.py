@@ -106,6 +106,31 @@ def test_wrong_dtype(net):
     refused(npz_bytes(**arrays_of(net, b1=np.zeros(16, np.float64))), "b1 is float64, the config says float32")
 
 
+def test_half_precision_weights_load_as_float32_and_only_for_a_float32_net(net, tmp_path):
+    """The shipped model is stored in float16: each weight rounded once, read back as float32."""
+    path = tmp_path / "half.npz"
+    save_model(path, net, CONFIG, half=True)
+    loaded = load_model(path)
+    for name, value in net.params.items():
+        assert loaded.net.params[name].dtype == np.float32
+        np.testing.assert_array_equal(loaded.net.params[name], value.astype(np.float16).astype(np.float32))
+    assert path.stat().st_size < len(model_bytes(net, CONFIG)) * 0.6
+    wide = TwoLayerNet.from_config(CONFIG.replace(dtype="float64"))
+    with pytest.raises(ValueError, match="only a float32 net"):
+        save_model(tmp_path / "wide.npz", wide, CONFIG.replace(dtype="float64"), half=True)
+    refused(npz_bytes(**arrays_of(wide, CONFIG.replace(dtype="float64"), W1=wide.params["W1"].astype(np.float16))),
+            "W1 is float16, the config says float64")  # fmt: skip
+    big = net.params["W2"].copy()
+    big[0, 0] = 1e5  # beyond float16's largest value, 65,504
+    net.params["W2"] = big
+    with pytest.raises(ValueError, match="beyond float16's range"):
+        save_model(tmp_path / "big.npz", net, CONFIG, half=True)
+    assert not (tmp_path / "big.npz").exists()
+    with np.errstate(over="ignore"):
+        half_big = big.astype(np.float16)
+    refused(npz_bytes(**arrays_of(net, W2=half_big)), "W2 holds NaN or infinite values")
+
+
 def test_integer_weights(net):
     refused(npz_bytes(**arrays_of(net, W2=np.zeros((16, 10), np.int32))), "W2 is int32")
 
