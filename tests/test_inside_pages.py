@@ -2,12 +2,14 @@
 
 import base64
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 from test_pages import canvas_value, one, page, texts, trained
 
+ROOT = Path(__file__).resolve().parent.parent
 VIEWS = ["digit", "map", "calibration", "robustness"]
 
 
@@ -70,12 +72,24 @@ def test_the_diagram_and_switching_a_unit_off(app):
     assert app.multiselect(key="inside_off_pretrained").value == []
 
 
-def test_many_units_off_change_the_test_accuracy(app):
+def test_many_units_off_show_the_engines_accuracy_and_changed_answers(app, synthetic_dir):
+    """All but 100 of the shipped net's 800 units off: the page shows what nets.inside computes."""
+    from nets.checkpoint import load_model
+    from nets.data import load_mnist
+    from nets.inside import ablation, through
+
+    off = list(range(700))
+    data = load_mnist(synthetic_dir, download=False)
+    loaded = load_model(ROOT / "models" / "pretrained.npz")
+    seen = through(loaded.net.params, loaded.config.activation, data.x_test, data.y_test)
+    expected = ablation(loaded.net.params, seen.hidden, seen.scores, seen.labels, off)
+    assert expected.changed > 0  # else the page would have nothing to show
     inside(app)
-    app.multiselect(key="inside_off_pretrained").set_value(list(range(200))).run()
+    app.multiselect(key="inside_off_pretrained").set_value(off).run()
     metrics = {m.label: m.value for m in app.metric}
-    assert metrics["Test accuracy"] != metrics["With those units off"]
-    assert "test digits change their answer" in texts(app.caption)
+    assert metrics["Test accuracy"] == f"{expected.accuracy:.2%}"
+    assert metrics["With those units off"] == f"{expected.silenced_accuracy:.2%}"
+    assert f"{expected.changed:,} of {len(data.y_test):,} test digits change their answer." in texts(app.caption)
 
 
 def test_the_drawing_from_the_draw_page_goes_inside_and_onto_the_map(app):

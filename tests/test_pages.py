@@ -246,7 +246,7 @@ def test_misclassified_before_any_training_uses_the_shipped_model(app):
     page(app, "pages/misclassified.py")
     assert {m.label: m.value for m in app.metric}["Model"] == "shipped model"
     assert app.selectbox(key="mis_model").value == "pretrained"
-    assert "**Model** · shipped model (98.19% test accuracy), until one of your runs finishes and learns" in texts(
+    assert "**Model** · shipped model (99.27% test accuracy), until one of your runs finishes and learns" in texts(
         app.sidebar.caption
     )
 
@@ -311,7 +311,7 @@ def test_draw_empty_canvas_asks_for_a_digit(app):
     page(app, "pages/draw.py")
     assert "Draw a digit" in texts(app.info)
     assert app.selectbox(key="draw_model").value == "pretrained"
-    assert app.selectbox(key="draw_model").options == ["shipped model (98.19% test accuracy) · current model"]
+    assert app.selectbox(key="draw_model").options == ["shipped model (99.27% test accuracy) · current model"]
     assert guess(app) is None
 
 
