@@ -152,6 +152,41 @@ def test_a_whole_grid_is_queued_longest_first_and_a_part_of_one_is_left_to_the_s
     assert asked(start(tiny_spec(knobs=knobs, overrides=overrides, timeout=60.0), store)) == []
 
 
+def _ask_twice(storage: str, sweep_id: str, knobs: tuple, barrier, found) -> None:
+    """A worker's asks, all workers at the same moment (run in a process of its own)."""
+    import optuna
+
+    from nets.sweep_trial import asking, open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=sweep_id, storage=open_storage(storage))
+    for _ in range(2):
+        barrier.wait()
+        with asking(storage):
+            trial = study.ask()
+        found.put(tuple(knob.suggest(trial) for knob in knobs))
+
+
+def test_workers_asking_at_the_same_moment_never_get_the_same_queued_trial(tmp_path):
+    """Four processes ask a whole grid's queue twice each, in step: eight different trials.
+    Without the lock, SQLite let two of them mark the same waiting trial running."""
+    import multiprocessing
+
+    store = RunStore(tmp_path / "runs")
+    knobs = (Knob("hidden_size", choices=(16, 32, 64, 128)), Knob("batch_size", choices=(50, 100)))
+    record = start(tiny_spec(knobs=knobs, overrides=(("epochs", 3),)), store)
+    context = multiprocessing.get_context("spawn")
+    barrier, found = context.Barrier(4), context.Queue()
+    workers = [context.Process(target=_ask_twice, args=(record.storage, record.sweep_id, knobs, barrier, found))
+               for _ in range(4)]  # fmt: skip
+    for worker in workers:
+        worker.start()
+    asked = [found.get(timeout=60) for _ in range(8)]
+    for worker in workers:
+        worker.join(timeout=60)
+    assert len(set(asked)) == 8, sorted(asked)
+
+
 def test_a_grid_sweep_on_two_local_workers_records_every_trial_and_reports_the_best(tmp_path, synthetic_dir):
     store = RunStore(tmp_path / "runs")
     found, seen = run_sweep(tiny_spec(name="grid"), tmp_path / "runs", synthetic_dir)
@@ -345,7 +380,9 @@ def test_a_sweep_stopped_while_its_workers_start_ends_stopped_not_finished(tmp_p
     store = RunStore(tmp_path / "runs")
     record = start(tiny_spec(), store)
     store.request_sweep_stop(record.sweep_id)
-    monkeypatch.setattr(sweep, "dask_client", lambda workers, scheduler: contextlib.nullcontext(_IdleClient()))
+    monkeypatch.setattr(
+        sweep, "dask_client", lambda workers, scheduler, data_dir: contextlib.nullcontext(_IdleClient())
+    )
     found = sweep.drive(store, store.sweep(record.sweep_id))
     assert (found.record.status, found.record.message) == ("stopped", "stopped on request")
     assert found.rows == ()
@@ -423,7 +460,9 @@ def test_a_sweep_whose_workers_cannot_start_a_trial_fails_in_one_line_instead_of
     store = RunStore(tmp_path / "runs")
     record = start(tiny_spec(), store)
     monkeypatch.setattr(sweep, "POLL_SECONDS", 0.0)
-    monkeypatch.setattr(sweep, "dask_client", lambda workers, scheduler: contextlib.nullcontext(_BrokenWorkerClient()))
+    monkeypatch.setattr(
+        sweep, "dask_client", lambda workers, scheduler, data_dir: contextlib.nullcontext(_BrokenWorkerClient())
+    )
     found = sweep.drive(store, store.sweep(record.sweep_id))
     assert found.record.status == "failed", found.record
     assert found.record.message == "3 trials in a row could not start: OSError: unable to open database file"
@@ -458,7 +497,7 @@ def test_a_machine_that_joins_a_sweep_does_not_draw_the_starters_settings(tmp_pa
     clients = {store_a.root: OneTaskClient(store_a, sweep_id), store_b.root: OneTaskClient(store_b, sweep_id)}
     for store in (store_a, store_b):
         monkeypatch.setattr(
-            sweep, "dask_client", lambda workers, scheduler, c=clients[store.root]: contextlib.nullcontext(c)
+            sweep, "dask_client", lambda workers, scheduler, data_dir, c=clients[store.root]: contextlib.nullcontext(c)
         )
         sweep.drive(store, store.sweep(sweep_id))
     (slot_a,), (slot_b,) = clients[store_a.root].slots, clients[store_b.root].slots
