@@ -152,39 +152,45 @@ def test_a_whole_grid_is_queued_longest_first_and_a_part_of_one_is_left_to_the_s
     assert asked(start(tiny_spec(knobs=knobs, overrides=overrides, timeout=60.0), store)) == []
 
 
-def _ask_twice(storage: str, sweep_id: str, knobs: tuple, barrier, found) -> None:
-    """A worker's asks, all workers at the same moment (run in a process of its own)."""
-    import optuna
-
-    from nets.sweep_trial import asking, open_storage
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=sweep_id, storage=open_storage(storage))
-    for _ in range(2):
-        barrier.wait()
-        with asking(storage):
-            trial = study.ask()
-        found.put(tuple(knob.suggest(trial) for knob in knobs))
+ASK_TWICE = """
+import json, os, sys, time
+import optuna
+from nets.sweep_spec import Knob
+from nets.sweep_trial import asking, open_storage
+storage, sweep_id, go = sys.argv[1:4]
+knobs = (Knob("hidden_size", choices=(16, 32, 64, 128)), Knob("batch_size", choices=(50, 100)))
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+study = optuna.load_study(study_name=sweep_id, storage=open_storage(storage))
+print("ready", flush=True)
+while not os.path.exists(go):
+    time.sleep(0.001)
+for _ in range(2):
+    with asking(storage):
+        trial = study.ask()
+    print(json.dumps([knob.suggest(trial) for knob in knobs]), flush=True)
+"""
 
 
 def test_workers_asking_at_the_same_moment_never_get_the_same_queued_trial(tmp_path):
-    """Four processes ask a whole grid's queue twice each, in step: eight different trials.
-    Without the lock, SQLite let two of them mark the same waiting trial running."""
-    import multiprocessing
-
+    """Four processes ask a whole grid's queue twice each, all starting at once: eight
+    different trials. Without the lock, SQLite let two of them mark the same waiting trial
+    running (5 to 7 different trials of 8, in each of six tries)."""
     store = RunStore(tmp_path / "runs")
     knobs = (Knob("hidden_size", choices=(16, 32, 64, 128)), Knob("batch_size", choices=(50, 100)))
     record = start(tiny_spec(knobs=knobs, overrides=(("epochs", 3),)), store)
-    context = multiprocessing.get_context("spawn")
-    barrier, found = context.Barrier(4), context.Queue()
-    workers = [context.Process(target=_ask_twice, args=(record.storage, record.sweep_id, knobs, barrier, found))
-               for _ in range(4)]  # fmt: skip
+    go = tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    workers = [subprocess.Popen([sys.executable, "-c", ASK_TWICE, record.storage, record.sweep_id, str(go)],
+                                stdout=subprocess.PIPE, text=True, env=env) for _ in range(4)]  # fmt: skip
     for worker in workers:
-        worker.start()
-    asked = [found.get(timeout=60) for _ in range(8)]
+        assert worker.stdout.readline().strip() == "ready"
+    go.touch()
+    asked = []
     for worker in workers:
-        worker.join(timeout=60)
-    assert len(set(asked)) == 8, sorted(asked)
+        out, _ = worker.communicate(timeout=60)
+        assert worker.returncode == 0
+        asked += [tuple(json.loads(line)) for line in out.splitlines()]
+    assert len(asked) == 8 and len(set(asked)) == 8, sorted(asked)
 
 
 def test_a_grid_sweep_on_two_local_workers_records_every_trial_and_reports_the_best(tmp_path, synthetic_dir):
