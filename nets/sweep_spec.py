@@ -218,8 +218,8 @@ class SweepSpec:
     def runs_whole_grid(self) -> bool:
         """A grid whose budget is all of it (no trial count below its size, no time limit): the
         order of its trials decides only when the sweep ends, not which settings it tries."""
-        size = self.grid_size
-        return self.sampler == "grid" and self.timeout is None and size is not None and size > 1 \
+        size = self.grid_size  # queued in the study only up to MAX_TRIALS points: a write each
+        return self.sampler == "grid" and self.timeout is None and size is not None and 1 < size <= MAX_TRIALS \
             and self.planned_trials == size  # fmt: skip
 
     def grid_longest_first(self) -> list[dict[str, Any]]:

@@ -72,6 +72,15 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
 
 
+class _Grid(optuna.samplers.GridSampler):
+    """Optuna's grid, without its end of the study: when every point has been started it calls
+    `study.stop()`, which outside `Study.optimize` (a worker asks and tells itself) raises, and
+    the trial that had just trained was lost. The sweep's own budget ends it instead."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        pass
+
+
 def make_sampler(spec: SweepSpec, slot: int) -> optuna.samplers.BaseSampler:
     """The spec's sampler. Each trial slot seeds its own, so parallel workers do not all draw
     the same settings, and the same spec and seed draw the same sequence again. The grid is
@@ -79,7 +88,7 @@ def make_sampler(spec: SweepSpec, slot: int) -> optuna.samplers.BaseSampler:
     must share."""
     seed = (spec.seed * 1_000_003 + slot) % 2**32  # NumPy takes seeds below 2**32
     if spec.sampler == "grid":
-        return optuna.samplers.GridSampler(spec.grid_space(), seed=spec.seed)
+        return _Grid(spec.grid_space(), seed=spec.seed)
     if spec.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, (spec.planned_trials or 20) // 4)))
@@ -178,10 +187,13 @@ def asking(storage: str) -> Iterator[None]:
     asked at the same moment both read it as waiting and both trained it (seen with two
     trials ending together). A lock file beside the database makes the asks take turns; a
     server database (a sweep shared between machines) locks its rows itself."""
-    if not storage.startswith("sqlite:///"):
-        yield
+    from sqlalchemy.engine import make_url
+
+    url = make_url(storage)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        yield  # a server database, or a database in memory (one process)
         return
-    lock = Path(storage.removeprefix("sqlite:///") + ".ask-lock")
+    lock = Path(url.database + ".ask-lock")
     descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)

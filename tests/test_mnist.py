@@ -57,7 +57,8 @@ def test_the_shipped_pretrained_model(mnist):
     assert PRETRAINED.stat().st_size < 1_400_000
     assert loaded.config.hidden_size == 800 and loaded.config.augment_elastic > 0
     result = evaluate(loaded.net, mnist.x_test, mnist.y_test)
-    assert result.accuracy >= 0.99 and result.accuracy == loaded.meta["test_acc"]
+    assert result.accuracy >= 0.99  # 99.27% where it was made; another BLAS may round a digit or two apart
+    assert abs(result.accuracy - loaded.meta["test_acc"]) <= 2 / len(mnist.y_test)
 
 
 def test_the_canvas_path_costs_at_most_one_point(mnist):

@@ -128,7 +128,6 @@ def run_sweep(spec: SweepSpec, runs_dir: Path, data_dir: Path) -> tuple[SweepRep
     return report(RunStore(runs_dir), lines[-1]["sweep_id"]), lines[:-1]
 
 
-@pytest.mark.slow
 def test_a_whole_grid_is_queued_longest_first_and_a_part_of_one_is_left_to_the_sampler(tmp_path):
     """Two workers given the longest trials first end together; a grid cut short by a trial
     count or a time limit keeps the sampler's random order (longest first would be a biased pick)."""
@@ -150,6 +149,37 @@ def test_a_whole_grid_is_queued_longest_first_and_a_part_of_one_is_left_to_the_s
     assert asked(whole) == [(64, 50), (64, 100), (32, 50), (32, 100), (16, 50), (16, 100)]  # more batches cost more
     assert asked(start(tiny_spec(knobs=knobs, overrides=overrides, trials=4), store)) == []
     assert asked(start(tiny_spec(knobs=knobs, overrides=overrides, timeout=60.0), store)) == []
+
+
+def test_the_last_point_of_a_grid_the_sampler_draws_is_told_not_lost(tmp_path, synthetic_dir):
+    """A grid with a time limit is drawn by Optuna's grid sampler, which ends the study once
+    every point has started: outside `Study.optimize` that raised in the last trial's tell."""
+    import optuna
+
+    from nets.sweep_trial import TrialJob, open_storage, run_trial
+
+    store = RunStore(tmp_path / "runs")
+    record = start(tiny_spec(knobs=(Knob("learning_rate", choices=(3e-3, 1e-2)),), timeout=600.0), store)
+    job = TrialJob(record.sweep_id, record.spec, record.storage, str(store.root), str(synthetic_dir))
+    outcomes = [run_trial(job, slot) for slot in range(2)]
+    assert [o["status"] for o in outcomes] == ["finished", "finished"], outcomes
+    assert sorted(o["params"]["learning_rate"] for o in outcomes) == [3e-3, 1e-2]
+    study = optuna.load_study(study_name=record.sweep_id, storage=open_storage(record.storage))
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+
+
+def test_the_ask_lock_sits_beside_a_sqlite_file_in_any_spelling_and_nowhere_else(tmp_path, monkeypatch):
+    from nets.sweep_trial import asking
+
+    monkeypatch.chdir(tmp_path)
+    for url, lock in ((f"sqlite:///{tmp_path}/a.sqlite", "a.sqlite.ask-lock"),
+                      (f"sqlite+pysqlite:///{tmp_path}/b.sqlite?timeout=5", "b.sqlite.ask-lock"),
+                      ("sqlite:///:memory:", None), ("postgresql://user@127.0.0.1/sweeps", None)):  # fmt: skip
+        with asking(url):
+            pass
+        assert sorted(p.name for p in tmp_path.iterdir()) == ([lock] if lock else []), url
+        if lock:
+            (tmp_path / lock).unlink()
 
 
 ASK_TWICE = """
@@ -193,6 +223,7 @@ def test_workers_asking_at_the_same_moment_never_get_the_same_queued_trial(tmp_p
     assert len(asked) == 8 and len(set(asked)) == 8, sorted(asked)
 
 
+@pytest.mark.slow
 def test_a_grid_sweep_on_two_local_workers_records_every_trial_and_reports_the_best(tmp_path, synthetic_dir):
     store = RunStore(tmp_path / "runs")
     found, seen = run_sweep(tiny_spec(name="grid"), tmp_path / "runs", synthetic_dir)
