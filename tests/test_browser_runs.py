@@ -68,7 +68,8 @@ def test_reload_and_server_restart_lose_nothing_and_a_cli_run_appears_in_compare
             while (trace_lengths(page, "train_curves_chart") or [0])[0] < 1:
                 assert time.monotonic() < deadline, "the reloaded page drew no curve of the live run"
                 page.wait_for_timeout(200)
-            assert page.get_by_role("button", name="Stop").is_enabled()  # this browser may stop it
+            # The page's Stop by its key: while a script runs, Streamlit's header shows a "Stop" of its own.
+            assert page.locator(".st-key-train_stop button").is_enabled()  # this browser may stop it
             assert page.get_by_role("button", name="Start").is_disabled()  # and still trains one at a time
             screenshot(page, "reload_live_1280x900")
             page.set_viewport_size({"width": 1024, "height": 700})
@@ -79,7 +80,7 @@ def test_reload_and_server_restart_lose_nothing_and_a_cli_run_appears_in_compare
             stranger = browser.new_page(viewport={"width": 1280, "height": 900})  # another browser: no cookie
             stranger.goto(f"{first.url}/train")
             stranger.get_by_role("button", name="Start").wait_for(timeout=30_000)
-            assert stranger.get_by_role("button", name="Stop").is_disabled()  # it cannot stop run 2
+            assert stranger.locator(".st-key-train_stop button").is_disabled()  # it cannot stop run 2
             stranger.close()
             page.close()
         # The server stopped while run 2 trained: recorded as interrupted, its epochs and weights kept.
@@ -255,7 +256,7 @@ def test_what_a_user_sees_after_runs_that_learn_stall_and_stop(mnist, tmp_path):
         page.get_by_role("button", name="Resume").click()
         page.get_by_text(re.compile(r"run 3: running")).first.wait_for(timeout=30_000)
         wait_for_epochs(RunStore(runs), 3, 1)
-        page.get_by_role("button", name="Stop").click()
+        page.locator(".st-key-train_stop button").click()
         page.get_by_text(re.compile(r"run 3 was stopped after \d+ epoch")).wait_for(timeout=30_000)
         current = page.get_by_text(re.compile("Current model, used by the other pages")).inner_text()
         assert "run 1 (" in current, current
