@@ -95,13 +95,15 @@ def diagram_figure(x: np.ndarray, whole: Reading, now: Reading, units: Sequence[
             text=[f"{c}  {p:.0%}" if p >= 0.005 else f"{c}" for c, p in enumerate(probs)], textposition="middle right",
             textfont=dict(size=13), hovertext=[f"{c}: score {now.logits[c]:.2f}, probability {p:.1%}"
                                                for c, p in enumerate(probs)],
-            hoverinfo="text", showlegend=False, name="outputs",
+            hoverinfo="text", showlegend=False, name="outputs", cliponaxis=False,
         )
     )  # fmt: skip
-    fig.update_xaxes(range=[-1.15, 2.55], visible=False, fixedrange=True)
+    # The scores' labels ("7  100%") run into a right margin of their own: inside the axes they
+    # were cut in a narrow column.
+    fig.update_xaxes(range=[-1.15, 2.3], visible=False, fixedrange=True)
     fig.update_yaxes(range=[classes - 0.4, -0.6], visible=False, fixedrange=True)
     fig.update_layout(
-        margin=dict(l=0, r=0, t=30, b=0), height=420, plot_bgcolor="white", dragmode=False, clickmode="event+select",
+        margin=dict(l=0, r=64, t=30, b=0), height=420, plot_bgcolor="white", dragmode=False, clickmode="event+select",
         title=dict(text="input → the units that matter most → the 10 scores", font=dict(size=14)),
     )  # fmt: skip
     for xpos, text in ((-0.55, "the digit"), (1, "hidden units"), (2.05, "outputs")):

@@ -86,10 +86,13 @@ def digit_view() -> None:
                        format_func=lambda u: f"unit {u}", placeholder="no unit: the whole net",
                        help="Silence units: their activation becomes 0 for every digit")  # fmt: skip
         result = ablation(params, seen.hidden, seen.scores, seen.labels, off)
-        a, b = st.columns(2)
-        a.metric("Test accuracy", f"{result.accuracy:.2%}")
-        change = f"{100 * (result.silenced_accuracy - result.accuracy):+.2f} points" if off else None
-        b.metric("With those units off", f"{result.silenced_accuracy:.2%}", delta=change)
+        points = round(100 * (result.silenced_accuracy - result.accuracy), 2)
+        change = f"{points:+.2f} points" if off else None
+        colour = "normal" if points else "off"  # no green arrow when the accuracy did not change
+        with st.container(horizontal=True, gap="medium"):  # side by side where they fit, else one below the other
+            st.metric("Test accuracy", f"{result.accuracy:.2%}", width="content")
+            st.metric("With those units off", f"{result.silenced_accuracy:.2%}", delta=change, width="content",
+                      delta_color=colour)  # fmt: skip
         if off:
             st.caption(f"{result.changed:,} of {len(seen.labels):,} test digits change their answer.")
     f1, f2 = st.columns(2, gap="large")

@@ -37,13 +37,22 @@ def chart(page, key: str) -> None:
     page.wait_for_timeout(800)  # Plotly's layout settles before positions are read
 
 
+# Streamlit shortens a metric that does not fit its column with an ellipsis ("99.2…").
+CUT_METRICS = """() => [...document.querySelectorAll('[data-testid=stMetricLabel], [data-testid=stMetricValue]')]
+    .filter(m => [m, ...m.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1))
+    .map(m => m.textContent)"""
+
+
 def shots(page, name: str) -> None:
-    """The page at both window sizes (the narrow one is where layouts break)."""
+    """The page at both window sizes (the narrow one is where layouts break), no metric cut."""
+    cut = {}
     for width, height in SIZES:
         page.set_viewport_size({"width": width, "height": height})
         page.wait_for_timeout(700)
+        cut[width] = page.evaluate(CUT_METRICS)
         screenshot(page, f"{name}_{width}x{height}")
     page.set_viewport_size({"width": SIZES[0][0], "height": SIZES[0][1]})
+    assert not any(cut.values()), f"{name}: metrics cut {cut}"
 
 
 def test_a_drawing_through_the_net_a_unit_off_and_the_map(server):
