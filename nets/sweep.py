@@ -121,7 +121,7 @@ def store_tag(store: RunStore) -> str:
 def resume(store: RunStore, sweep_id: str) -> SweepRecord:
     """Drive an ended or interrupted sweep again. The trials this store's dead workers left
     running are marked failed in the study and queued again with the same settings (those
-    of other machines sharing the study are theirs)."""
+    of other machines sharing the study are theirs); so are a queued grid's stopped trials."""
     optuna.logging.set_verbosity(logging.WARNING)
     study = _load_study(sweep_id, store.sweep(sweep_id).storage)  # before taking it over: a failure leaves it as it was
     record = store.resume_sweep(sweep_id)
@@ -131,6 +131,15 @@ def resume(store: RunStore, sweep_id: str) -> SweepRecord:
         study._storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
         study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
         study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+    if SweepSpec.from_dict(record.spec).runs_whole_grid:
+        # A stopped trial of a queued grid is queued again too: else its place went to a point
+        # the grid sampler drew afresh (maybe one trained already) and this one was never trained.
+        trials = study.get_trials(deepcopy=False)
+        retried = {t.user_attrs.get("retry_of") for t in trials}
+        for trial in trials:
+            stopped = trial.state == TrialState.FAIL and trial.user_attrs.get("interrupted")
+            if stopped and trial.params and trial.number not in retried:
+                study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
     for run in store.runs(sweep=sweep_id):
         if run.live:  # a trial its dead worker left behind on another host
             store.mark_interrupted(run.run_id, "its sweep was resumed")

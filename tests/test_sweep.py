@@ -168,6 +168,30 @@ def test_the_last_point_of_a_grid_the_sampler_draws_is_told_not_lost(tmp_path, s
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
 
 
+def test_a_stopped_trial_of_a_whole_grid_is_queued_again_on_resume(tmp_path):
+    """Stop a grid while one of its points trains: on resume that point is queued again."""
+    import optuna
+
+    from nets.sweep import resume
+    from nets.sweep_trial import open_storage
+
+    store = RunStore(tmp_path / "runs")
+    knobs = (Knob("hidden_size", choices=(16, 32)),)
+    record = start(tiny_spec(knobs=knobs, overrides=(("epochs", 3),)), store)
+    study = optuna.load_study(study_name=record.sweep_id, storage=open_storage(record.storage))
+    trial = study.ask()
+    hidden = knobs[0].suggest(trial)
+    trial.set_user_attr("interrupted", True)  # what a trial stopped by the sweep's Stop records
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    store.end_sweep(record.sweep_id, "stopped", "stopped on request")
+    for _ in range(2):  # resumed twice (its first resume stopped again at once): queued once
+        resume(store, record.sweep_id)
+        store.end_sweep(record.sweep_id, "stopped", "stopped on request")
+    waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+    assert [(t.number, t.user_attrs.get("retry_of")) for t in waiting] == [(1, None), (2, 0)]
+    assert [knobs[0].suggest(study.ask()) for _ in waiting] == [32 if hidden == 16 else 16, hidden]
+
+
 def test_the_ask_lock_sits_beside_a_sqlite_file_in_any_spelling_and_nowhere_else(tmp_path, monkeypatch):
     from nets.sweep_trial import asking
 
