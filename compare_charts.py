@@ -74,12 +74,12 @@ def parallel_lines_figure(rows: Sequence[dict], settings: Sequence[str], metric:
         if xs:
             fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=colours[band], width=1.5), opacity=0.7,
                                      text=texts, hoverinfo="text", showlegend=False))  # fmt: skip
+    # Axis titles on two lines at most, and every other one a line higher: side by side in a
+    # narrow column, "hidden size" and "best validation accuracy" ran into each other.
+    # The outer two lean inward, so that neither is cut at the chart's edge.
+    many = len(columns) > 2
     for k, column in enumerate(columns):
         fig.add_shape(type="line", x0=k, x1=k, y0=0, y1=1, line=dict(color="#888", width=1))
-        # Axis titles on two lines at most, and every other one a line higher: side by side in a
-        # narrow column, "hidden size" and "best validation accuracy" ran into each other.
-        # The outer two lean inward, so that neither is cut at the chart's edge.
-        many = len(columns) > 2
         anchor = "left" if k == 0 and many else "right" if k == len(columns) - 1 and many else "center"
         title = _two_lines(label(column)) if many else label(column)
         shift = {"left": -8, "right": 8, "center": 0}[anchor]
@@ -96,7 +96,7 @@ def parallel_lines_figure(rows: Sequence[dict], settings: Sequence[str], metric:
     legend = f"colour: {label(metric)},<br>from {_short(low)} (pale) to {_short(high)} (deep blue)"
     fig.add_annotation(xref="paper", yref="paper", x=0, y=0, xanchor="left", yanchor="top", yshift=-6, align="left",
                        text=legend, showarrow=False, font_size=12)  # fmt: skip
-    top = 76 if len(columns) > 2 else 40
+    top = 76 if many else 40
     fig.update_layout(height=370 + top, margin=dict(l=20, r=20, t=top, b=45), hovermode="closest")
     return fig
 

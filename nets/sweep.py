@@ -57,7 +57,8 @@ POLL_SECONDS = 0.25  # how often the driver looks for finished trials and a stop
 STOP_GRACE_SECONDS = 30  # how long a stopped sweep waits for its trials to end their batch
 
 
-# The environment of a local worker process: one BLAS thread each (a worker per core). Dask's
+# The environment of a local worker process that Dask spawns rather than forks (one it
+# restarts after a crash; see dask_client): one BLAS thread each (a worker per core). Dask's
 # default also sets MALLOC_TRIM_THRESHOLD_, which fixes glibc's mmap threshold: every
 # batch's large temporaries were then mapped and unmapped, page-faulting anew, and a
 # trial ran 2-3x slower (most of it system time) than the same training in one process.
@@ -170,15 +171,11 @@ def trials_left(study: optuna.Study, spec: SweepSpec, tag: str, in_flight: int) 
     return spec.planned_trials - len(trials) - max(0, in_flight - mine_running)
 
 
-_preloads: dict[str | None, threading.Thread] = {}
-
-
 def preload_data(data_dir: str | None, scheduler: str | None) -> None:
     """Start loading MNIST for the local workers while the study is made (about 0.8 s each,
-    one after the other before). A failure is left for `dask_client` to report."""
-    if scheduler is None and data_dir not in _preloads:
-        _preloads[data_dir] = threading.Thread(target=_quietly_load, args=(data_dir,), daemon=True)
-        _preloads[data_dir].start()
+    one after the other before). `dask_client` waits for it; a failure is left for it to report."""
+    if scheduler is None:
+        threading.Thread(target=_quietly_load, args=(data_dir,), daemon=True).start()
 
 
 def _quietly_load(data_dir: str | None) -> None:
@@ -209,10 +206,8 @@ def dask_client(workers: int, scheduler: str | None, data_dir: str | None = None
         return
     from nets.sweep_workers import OneBlasThread
 
-    if (loading := _preloads.pop(data_dir, None)) is not None:
-        loading.join()
     try:
-        worker_data(data_dir)  # inherited by the forked workers
+        worker_data(data_dir)  # inherited by the forked workers (waits for a preload under way)
     except DataError as exc:
         raise SweepError(str(exc)) from None
     forked = {"distributed.worker.multiprocessing-method": "fork"}

@@ -15,6 +15,7 @@ import fcntl
 import functools
 import math
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -116,9 +117,19 @@ def worker_storage(url: str) -> optuna.storages.BaseStorage:
     return _worker_storages[key]
 
 
-@functools.lru_cache(maxsize=2)
+_data_lock = threading.Lock()
+
+
 def worker_data(data_dir: str | None) -> Mnist:
-    """MNIST for this worker process, loaded once (the project's loader: verified files)."""
+    """MNIST for this process, loaded once (the project's loader: verified files). Callers on
+    several threads wait for one load: the sweep's driver starts it on a thread of its own
+    while it makes the study, then needs it before forking its workers."""
+    with _data_lock:
+        return _load_data(data_dir)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_data(data_dir: str | None) -> Mnist:
     return load_mnist(data_dir)
 
 

@@ -206,19 +206,19 @@ def test_the_ask_lock_sits_beside_a_sqlite_file_in_any_spelling_and_nowhere_else
             (tmp_path / lock).unlink()
 
 
-ASK_TWICE = """
+ASK_IN_TURN = """
 import json, os, sys, time
 import optuna
-from nets.sweep_spec import Knob
+from nets.sweep_spec import SweepSpec
 from nets.sweep_trial import asking, open_storage
-storage, sweep_id, go = sys.argv[1:4]
-knobs = (Knob("hidden_size", choices=(16, 32, 64, 128)), Knob("batch_size", choices=(50, 100)))
+storage, sweep_id, go, asks = sys.argv[1:5]
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 study = optuna.load_study(study_name=sweep_id, storage=open_storage(storage))
+knobs = SweepSpec.from_dict(study.user_attrs["spec"]).knobs
 print("ready", flush=True)
 while not os.path.exists(go):
     time.sleep(0.001)
-for _ in range(2):
+for _ in range(int(asks)):
     with asking(storage):
         trial = study.ask()
     print(json.dumps([knob.suggest(trial) for knob in knobs]), flush=True)
@@ -226,15 +226,15 @@ for _ in range(2):
 
 
 def test_workers_asking_at_the_same_moment_never_get_the_same_queued_trial(tmp_path):
-    """Four processes ask a whole grid's queue twice each, all starting at once: eight
-    different trials. Without the lock, SQLite let two of them mark the same waiting trial
-    running (5 to 7 different trials of 8, in each of six tries)."""
+    """Four processes ask a whole grid's queue of 16 four times each, all starting at once:
+    16 different trials. Without the lock, SQLite let two of them mark the same waiting trial
+    running (12 to 15 different trials of 16, in each of six tries)."""
     store = RunStore(tmp_path / "runs")
-    knobs = (Knob("hidden_size", choices=(16, 32, 64, 128)), Knob("batch_size", choices=(50, 100)))
+    knobs = (Knob("hidden_size", choices=(16, 32, 64, 128)), Knob("batch_size", choices=(25, 50, 100, 200)))
     record = start(tiny_spec(knobs=knobs, overrides=(("epochs", 3),)), store)
     go = tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    workers = [subprocess.Popen([sys.executable, "-c", ASK_TWICE, record.storage, record.sweep_id, str(go)],
+    workers = [subprocess.Popen([sys.executable, "-c", ASK_IN_TURN, record.storage, record.sweep_id, str(go), "4"],
                                 stdout=subprocess.PIPE, text=True, env=env) for _ in range(4)]  # fmt: skip
     for worker in workers:
         assert worker.stdout.readline().strip() == "ready"
@@ -244,7 +244,7 @@ def test_workers_asking_at_the_same_moment_never_get_the_same_queued_trial(tmp_p
         out, _ = worker.communicate(timeout=60)
         assert worker.returncode == 0
         asked += [tuple(json.loads(line)) for line in out.splitlines()]
-    assert len(asked) == 8 and len(set(asked)) == 8, sorted(asked)
+    assert len(asked) == 16 and len(set(asked)) == 16, sorted(asked)
 
 
 @pytest.mark.slow
