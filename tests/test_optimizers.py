@@ -55,6 +55,35 @@ def test_adam_keeps_float32():
     assert opt.m["W1"].dtype == np.float32
 
 
+def textbook_adam(W, grads, lr, weight_decay, b1=0.9, b2=0.999, eps=1e-8):
+    """Kingma & Ba's algorithm 1, in float64, with the L2 term added to the gradient."""
+    m, v = np.zeros_like(W), np.zeros_like(W)
+    for t, g in enumerate(grads, start=1):
+        g = g + weight_decay * W
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        W = W - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+    return W
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-3])
+def test_float32_adam_follows_the_textbook_over_many_steps(rng, weight_decay):
+    """The in-place float32 update (a scratch array, bias corrections in the step size)
+    tracks the float64 textbook formula, and leaves the caller's gradients as they were."""
+    W0 = rng.standard_normal((6, 5))
+    grads = [rng.standard_normal((6, 5)) for _ in range(200)]
+    params = {"W1": W0.astype(np.float32)}
+    opt = Adam(1e-2, weight_decay=weight_decay)
+    for g in grads:
+        g32 = g.astype(np.float32)
+        opt.update(params, {"W1": g32})
+        assert np.array_equal(g32, g.astype(np.float32))  # the gradient is not used as scratch
+    assert params["W1"].dtype == np.float32
+    expected = textbook_adam(W0, grads, 1e-2, weight_decay)
+    np.testing.assert_allclose(params["W1"], expected, rtol=0, atol=2e-5)
+    assert np.abs(expected - W0).max() > 0.2  # far past the tolerance: the check means something
+
+
 @pytest.mark.parametrize("name, cls", [("sgd", SGD), ("momentum", Momentum), ("adam", Adam)])
 def test_make_optimizer(name, cls):
     assert isinstance(make_optimizer(name, 0.1), cls)
