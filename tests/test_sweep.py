@@ -264,6 +264,33 @@ def test_a_grid_sweep_on_two_local_workers_records_every_trial_and_reports_the_b
     assert final["pruned"] == 0 and final["epochs_trained"] == 12
 
 
+def _worker_settings() -> tuple:
+    import dask
+    import distributed  # noqa: F401 - its defaults enter dask.config on import
+    from threadpoolctl import threadpool_info
+
+    keys = ("distributed.worker.profile.enabled", "distributed.admin.system-monitor.interval",
+            "distributed.worker.memory.monitor-interval")  # fmt: skip
+    return tuple(dask.config.get(k) for k in keys), sorted({i["num_threads"] for i in threadpool_info()})
+
+
+@pytest.mark.slow
+def test_local_workers_train_on_one_blas_thread_and_keep_their_monitors_quiet(synthetic_dir):
+    """What slowed trials two at once: a worker's 10 ms stack sampler and its frequent
+    monitors (see QUIET_WORKERS). The driver's own settings stay as they were."""
+    import dask
+
+    from nets.sweep import QUIET_WORKERS, dask_client
+
+    before = _worker_settings()
+    with dask_client(2, None, str(synthetic_dir)) as client:
+        seen = client.run(_worker_settings)
+    assert len(seen) == 2
+    for settings, blas_threads in seen.values():
+        assert settings == tuple(QUIET_WORKERS.values()) and blas_threads == [1]
+    assert _worker_settings() == before and dask.config.get("distributed.worker.profile.enabled") is True
+
+
 @pytest.mark.slow
 def test_a_pruner_stops_hopeless_trials_after_an_epoch(tmp_path, synthetic_dir):
     """Learning rate 1e-6 learns nothing in 6 epochs; 1e-2 learns. The median pruner stops the
