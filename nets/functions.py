@@ -6,19 +6,22 @@ import numpy as np
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of scores (N, C) -> probabilities (N, C).
+    """Row-wise softmax of scores (N, C) -> probabilities (N, C), a new C-ordered array.
 
-    The row maximum is subtracted before `exp`, so large scores cannot overflow. It is
-    taken over a class-major copy (C, N): NumPy reduces a short last axis (ten classes)
-    one row at a time, 41 µs for 1000 rows, and the long axis in one vectorised pass,
-    2 µs. (A maximum is exact in any order; the sum stays row-wise, in NumPy's usual
-    order, so the probabilities are the same to the last bit.)
+    The row maximum is subtracted before `exp`, so large scores cannot overflow. The work
+    is done on a class-major copy (C, N): NumPy reduces and broadcasts over a short last
+    axis (ten classes) one row at a time, and over the long axis in vectorised passes. The
+    last division writes straight into the row-major result. For 1000 float32 rows: 47 µs,
+    against 75 µs with the maximum alone taken class-major and the rest row by row (AMD
+    EPYC). The sum is then taken in a different order, so a probability may differ from
+    the row-wise result in its last bit.
     """
-    row_max = scores.T.copy().max(axis=0)  # (N,)
-    shifted = scores - row_max[:, None]
-    np.exp(shifted, out=shifted)
-    shifted /= shifted.sum(axis=1, keepdims=True)
-    return shifted
+    by_class = scores.T.copy()  # (C, N)
+    by_class -= by_class.max(axis=0)
+    np.exp(by_class, out=by_class)
+    probs = np.empty_like(scores, order="C")
+    np.divide(by_class, by_class.sum(axis=0), out=probs.T)
+    return probs
 
 
 def cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
