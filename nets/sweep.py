@@ -67,10 +67,11 @@ WORKER_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THRE
 # What a local worker does besides its trial, kept quiet. By default a Dask worker samples
 # its task thread's stack every 10 ms (the profile of its dashboard, which a sweep never
 # opens), and it and its nanny read their process's memory every 100 ms and system figures
-# every 500 ms: each wakes a thread that takes the GIL from the trial's many small NumPy
-# steps. The same 2-epoch training run as a task on two forked workers at once took a median
-# 2.8 and 3.3 s by default, 2.7 and 2.8 s so, against 2.5-2.7 s as two plain processes (AMD
-# EPYC, two cores). The memory limit is still watched, once a second.
+# every 500 ms: each wakes Python code that needs the GIL, which the trial's many small
+# NumPy steps need too. The same 2-epoch training run as a task on two forked workers at
+# once took a median 2.8 and 3.3 s in two runs by default, 2.7 and 2.8 s so, against 2.5 s
+# as two plain processes (AMD EPYC, two cores). The memory limit is still watched, once a
+# second.
 QUIET_WORKERS = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.system-monitor.interval": "60s",
