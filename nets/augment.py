@@ -48,8 +48,10 @@ def shifted_batch(
 
     The same random draws give every digit the same shift, but the rows come back grouped
     by their shift (labels alongside): a batch is a set, its order changes no gradient.
-    Each group is then one slice of the output, filled straight from `x` by a single
-    gather, with no separate gather of the batch, no scatter, and no Python loop over rows.
+    Each group is then one block of the output rows. Shifting a flattened 28x28 image by
+    (dy, dx) moves it by dy * 28 + dx places, so a group is filled by one gather of whole
+    row ranges straight from `x` into contiguous memory; then what entered from the
+    neighbouring image row is blanked (dx columns) and the range that nothing filled.
     """
     rows = np.arange(len(x))[index] if isinstance(index, slice) else np.asarray(index)
     shifts = rng.integers(-max_shift, max_shift + 1, size=(len(rows), 2))
@@ -57,14 +59,25 @@ def shifted_batch(
     codes = (shifts[:, 0] + max_shift) * side + (shifts[:, 1] + max_shift)
     order = np.argsort(codes, kind="stable")
     rows = rows[order]
-    images = x.reshape(len(x), SIDE, SIDE)
-    out = np.zeros((len(rows), SIDE, SIDE), dtype=x.dtype)
+    pixels = SIDE * SIDE
+    flat = x.reshape(len(x), pixels)
+    out = np.empty((len(rows), pixels), dtype=x.dtype)
     start = 0
     for code, count in enumerate(np.bincount(codes, minlength=side * side)):
-        if count:
-            dy, dx = code // side - max_shift, code % side - max_shift
-            src_y, dst_y = slice(max(-dy, 0), SIDE - max(dy, 0)), slice(max(dy, 0), SIDE - max(-dy, 0))
-            src_x, dst_x = slice(max(-dx, 0), SIDE - max(dx, 0)), slice(max(dx, 0), SIDE - max(-dx, 0))
-            out[start : start + count, dst_y, dst_x] = images[rows[start : start + count], src_y, src_x]
-            start += count
-    return out.reshape(len(rows), SIDE * SIDE), y[rows]
+        if not count:
+            continue
+        dy, dx = code // side - max_shift, code % side - max_shift
+        block, source, offset = slice(start, start + count), rows[start : start + count], dy * SIDE + dx
+        if offset >= 0:
+            out[block, offset:] = flat[source, : pixels - offset]
+            out[block, :offset] = 0
+        else:
+            out[block, :offset] = flat[source, -offset:]
+            out[block, offset:] = 0
+        image = out[block].reshape(count, SIDE, SIDE)  # a view of the block
+        if dx > 0:
+            image[:, :, :dx] = 0
+        elif dx < 0:
+            image[:, :, dx:] = 0
+        start += count
+    return out, y[rows]
