@@ -4,11 +4,11 @@ Each `update(params, grads)` changes the arrays of `params` in place, so the net
 dict keeps the same arrays (and any snapshot taken with `.copy()` stays separate).
 `learning_rate` is a plain attribute: the training loop sets it each epoch for a schedule.
 
-Updates work in the weights' own dtype, in place, through one scratch array per weight
-array that the optimiser keeps (not part of its state): a fresh temporary of a 784x512
-array every batch costs its allocation and page faults, and a float64 step size turned
-Adam's float32 arithmetic into float64 (twice the memory traffic). The `fast` preset's
-epoch took 3-5% longer that way (256 and 512 hidden units, AMD EPYC).
+Updates work in place, through one scratch array per weight array that the optimiser
+keeps (not part of its state): every fresh temporary of a 784x512 array costs its
+allocation and page faults, and Adam's expressions made eight of them per weight array per
+batch. The `fast` preset's epoch took 3-5% longer that way (256 and 512 hidden units, AMD
+EPYC). With weight decay, the decayed gradient is still one fresh array per weight array.
 """
 
 from __future__ import annotations
