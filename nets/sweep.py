@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import secrets
@@ -421,17 +422,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         store = RunStore(args.runs_dir)
         if args.resume:
-            preload_data(args.data_dir, args.scheduler)
-            record = resume(store, args.resume)
+            open_record = functools.partial(resume, store, args.resume)
         elif args.join:
             if not args.storage:
                 return fail("--join needs the sweep's shared --storage URL")
-            preload_data(args.data_dir, args.scheduler)
-            record = join(store, args.join, args.storage)
+            open_record = functools.partial(join, store, args.join, args.storage)
         else:
             spec = SweepSpec.from_dict(json.loads(args.spec)) if args.spec else spec_from_args(args)
-            preload_data(args.data_dir, args.scheduler)
-            record = start(spec, store, storage=args.storage, sweep_id=args.sweep_id, owner=args.owner)
+            open_record = functools.partial(
+                start, spec, store, storage=args.storage, sweep_id=args.sweep_id, owner=args.owner
+            )
+        preload_data(args.data_dir, args.scheduler)  # once the arguments are good, while the study is opened
+        record = open_record()
     except (SweepSpecError, SweepError, StoreError) as exc:
         return fail(str(exc))
     except json.JSONDecodeError as exc:
