@@ -269,9 +269,10 @@ def _worker_settings() -> tuple:
     import distributed  # noqa: F401 - its defaults enter dask.config on import
     from threadpoolctl import threadpool_info
 
-    keys = ("distributed.worker.profile.enabled", "distributed.admin.system-monitor.interval",
-            "distributed.worker.memory.monitor-interval")  # fmt: skip
-    return tuple(dask.config.get(k) for k in keys), sorted({i["num_threads"] for i in threadpool_info()})
+    from nets.sweep import QUIET_WORKERS
+
+    settings = tuple(dask.config.get(key) for key in QUIET_WORKERS)
+    return settings, sorted({i["num_threads"] for i in threadpool_info()})
 
 
 @pytest.mark.slow
