@@ -46,6 +46,12 @@ class SweepReport:
         return max(done, key=lambda r: (r.val_acc, -r.trial)) if done else None
 
     @property
+    def done(self) -> int:
+        """Trials that ended and used a place in the budget: finished, pruned, diverged or
+        failed (a stopped or interrupted one is tried again; see sweep_trial.counted_trials)."""
+        return self.count("finished", "pruned", "diverged", "failed")
+
+    @property
     def epochs_trained(self) -> int:
         return sum(r.epochs for r in self.rows)
 

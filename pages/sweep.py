@@ -176,7 +176,7 @@ def live_view(sweep_id: str) -> None:
     running = found.count("running")
     m1, m2, m3, m4 = st.columns(4)
     planned = spec.planned_trials
-    m1.metric("Trials done", f"{found.count('finished')}" + (f" of {planned}" if planned else ""))
+    m1.metric("Trials done", f"{found.done}" + (f" of {planned}" if planned else ""))
     m2.metric("Pruned", found.count("pruned"), help=f"{found.epochs_saved} epochs saved by pruning")
     m3.metric("Running", running)
     best = found.best

@@ -117,6 +117,25 @@ def test_a_sweep_of_another_browser_can_be_watched_but_not_stopped(sweep_page, t
     assert not [b for b in at.button if b.key == "sweep_resume"]  # nor resume it
 
 
+def test_trials_done_counts_every_trial_that_used_its_place_pruned_ones_too(sweep_page, tmp_path):
+    """A 5-trial sweep whose trials ended finished, pruned, diverged, failed and stopped has
+    done 4 of 5 (it read "1 of 5" when only finished trials counted, and a finished sweep
+    with pruned trials never reached "N of N"); a stopped trial is tried again on resume."""
+    store = RunStore(tmp_path / "runs")
+    spec = SweepSpec(knobs=(Knob("hidden_size", choices=(16, 32, 64, 128, 256)),), sampler="random", pruner="asha",
+                     trials=5, workers=1)  # fmt: skip
+    record = start(spec, store)
+    for trial, status in enumerate(("finished", "pruned", "diverged", "failed", "stopped")):
+        run_id = store.create_run(spec.config_for({"hidden_size": 16}), source="sweep", sweep=record.sweep_id,
+                                  trial=trial, status="running")  # fmt: skip
+        store.set_status(run_id, status)
+    store.end_sweep(record.sweep_id, "stopped", "stopped on request")
+    at = sweep_page.run()
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Trials done"] == "4 of 5" and metrics["Pruned"] == "1" and metrics["Running"] == "0"
+
+
 def test_a_resume_that_cannot_start_says_why_instead_of_offering_resume_again(sweep_page, tmp_path):
     """The page took a resumed sweep as started as soon as it saw it in the store, where it
     already was: it said nothing while the driver started, nor when it failed, and offered
