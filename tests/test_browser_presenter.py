@@ -45,9 +45,13 @@ def test_a_presenter_link_fits_a_projector(mnist, tmp_path):
         page.goto(f"{server.url}/train?present=1&hide=optimizer,schedule,stop_rules&train_epochs=3")
         page.locator(".st-key-presenter_bar").wait_for(timeout=30_000)
         page.locator(".st-key-train_lr").wait_for(state="visible")
-        assert not page.locator('[data-testid="stSidebar"]').is_visible()
-        assert not page.locator(".st-key-train_optimizer").is_visible()
-        assert not page.locator('[data-testid="stExpander"]:has(.st-key-train_patience)').is_visible()
+        # Hidden once the page has drawn: the page's style can take effect after the first
+        # elements are drawn, so each is waited for, not read at once. The stop rules' control
+        # is there first, so that the rule that hides its expander has something to match.
+        page.locator(".st-key-train_patience").wait_for(state="attached")
+        for hidden in ('[data-testid="stSidebar"]', ".st-key-train_optimizer",
+                       '[data-testid="stExpander"]:has(.st-key-train_patience)'):  # fmt: skip
+            page.locator(hidden).first.wait_for(state="hidden", timeout=10_000)
         page.locator(".st-key-train_start button").click()
         page.locator(".st-key-train_start button[disabled]").wait_for(timeout=10_000)  # training
         page.get_by_text("2 of 3", exact=True).wait_for(timeout=60_000)  # in its second epoch, live
