@@ -275,6 +275,11 @@ def _worker_settings() -> tuple:
     return settings, sorted({i["num_threads"] for i in threadpool_info()})
 
 
+def _tick_ms(dask_worker=None, dask_scheduler=None) -> float:
+    """How often a Dask server's event loop wakes to time itself, in ms."""
+    return (dask_worker or dask_scheduler).periodic_callbacks["tick"].callback_time
+
+
 @pytest.mark.slow
 def test_local_workers_train_on_one_blas_thread_and_keep_their_monitors_quiet(synthetic_dir):
     """What slowed trials two at once: a worker's 10 ms stack sampler and its frequent
@@ -286,9 +291,11 @@ def test_local_workers_train_on_one_blas_thread_and_keep_their_monitors_quiet(sy
     before = _worker_settings()
     with dask_client(2, None, str(synthetic_dir)) as client:
         seen = client.run(_worker_settings)
+        ticks = [*client.run(_tick_ms).values(), client.run_on_scheduler(_tick_ms)]
     assert len(seen) == 2
     for settings, blas_threads in seen.values():
         assert settings == tuple(QUIET_WORKERS.values()) and blas_threads == [1]
+    assert ticks == [1000, 1000, 1000]  # both workers and the scheduler time their loop once a second
     assert _worker_settings() == before and dask.config.get("distributed.worker.profile.enabled") is True
 
 
