@@ -332,6 +332,23 @@ def wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def test_the_command_says_how_a_failed_sweep_ended_and_exits_1(tmp_path):
+    """The command leaves without Python's teardown (`exit_at_once`): its last lines must
+    still reach a pipe, and its status still reach the caller."""
+    missing = tmp_path / "no-mnist-here"
+    done = subprocess.run(
+        [sys.executable, "-m", "nets.sweep", "--param", "lr=0.01,0.1", "--sampler", "grid", "--runs-dir",
+         str(tmp_path / "runs"), "--data-dir", str(missing), "--json"],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr[-2000:]
+    final = json.loads(done.stdout.splitlines()[-1])
+    assert final["final"] and final["status"] == "failed" and final["finished"] == 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("python -m nets.sweep: error:") and str(missing) in last, done.stderr
+    assert RunStore(tmp_path / "runs").sweeps()[0].status == "failed"
+
+
 @pytest.mark.slow
 def test_a_sweep_killed_with_its_workers_is_resumed_and_retries_the_trial_it_lost(tmp_path, synthetic_dir):
     runs_dir = tmp_path / "runs"
