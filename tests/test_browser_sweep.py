@@ -30,7 +30,8 @@ def parallel_lines(page) -> int:
 
 
 # What a narrow window breaks on this page: chart texts cut at the chart's edge or drawn over
-# each other, button labels shortened with an ellipsis, a table that scrolls sideways.
+# each other, Plotly's toolbar (shown on hover) over the data, button labels shortened with an
+# ellipsis, a table that scrolls sideways.
 LAYOUT_FAULTS = """() => {
     const box = e => e.getBoundingClientRect();
     const meet = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
@@ -47,6 +48,8 @@ LAYOUT_FAULTS = """() => {
         for (const [text, b] of texts)
             if (b.left < frame.left - 1 || b.right > frame.right + 1 || b.top < frame.top - 1
                 || b.bottom > frame.bottom + 1) found.push(`${key}: "${text}" is cut`);
+        const bar = el.querySelector('.modebar'), area = el.querySelector('.nsewdrag');  // the toolbar, the plot area
+        if (bar && area && box(bar).bottom > box(area).top + 1) found.push(`${key}: the toolbar covers the plot's top`);
         for (let i = 0; i < texts.length; i++)
             for (let j = i + 1; j < texts.length; j++)
                 if (meet(texts[i][1], texts[j][1])) found.push(`${key}: "${texts[i][0]}" over "${texts[j][0]}"`);
