@@ -15,6 +15,7 @@ from nets.inside import Reading
 from nets.robustness import Curve
 
 FOR, AGAINST, OFF, RIGHT = "#d62728", "#1f77b4", "#b0b0b0", "#2ca02c"
+HALO = "0 0 2px white, 0 0 2px white, 0 0 3px white"  # a CSS text-shadow: text stays readable over lines
 DIGIT_COLOURS = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
 )  # fmt: skip
@@ -79,7 +80,10 @@ def diagram_figure(x: np.ndarray, whole: Reading, now: Reading, units: Sequence[
             marker=dict(size=[24 if u == selected else 18 for u in units], color=colors,
                         line=dict(color=["black" if u == selected else "white" for u in units], width=2),
                         symbol=["x" if u in off else "circle" for u in units]),
-            text=[f"{u}" for u in units], textposition="middle left", textfont=dict(size=11),
+            # A space keeps each number clear of its node, and a white halo keeps it readable over
+            # the links that meet there (at 1024 px wide the grey ones covered it).
+            text=[f"{u}\u00a0" for u in units], textposition="middle left",
+            textfont=dict(size=11, color="#444", shadow=HALO),
             hovertext=[f"unit {u}{' (off)' if u in off else ''}: activation {whole.hidden[u]:.2f}, "
                        f"{t:+.2f} to the score of {predicted}" for u, t in zip(units, toward, strict=True)],
             hoverinfo="text", showlegend=False, name="units",
