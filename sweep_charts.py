@@ -10,7 +10,6 @@ from charts import LAYOUT, PALETTE
 from compare_charts import label
 from nets.sweep_report import TrialRow
 
-TOOLBAR = 34  # px above the plot: Plotly's toolbar, shown on hover, sits there and not over the data
 STATUS_COLOURS = {"finished": PALETTE[0], "pruned": "#bbbbbb", "diverged": PALETTE[1], "running": PALETTE[2]}
 
 
@@ -33,8 +32,8 @@ def history_figure(rows: Sequence[TrialRow], best: Sequence[tuple[int, float, fl
                         line=dict(color=PALETTE[3], shape="hv", width=2))  # fmt: skip
     # The page writes the chart's title above it (Plotly's toolbar would sit over a title in the
     # figure), and that title names the x axis: the legend sits below, where an axis title would be.
-    # The top margin is the toolbar's, shown on hover: in a narrow column it spans the chart.
-    fig.update_layout(**{**LAYOUT, "margin": dict(l=50, r=10, t=TOOLBAR, b=40)}, yaxis_title="validation accuracy (%)")
+    # The house layout's top margin is where Plotly's toolbar appears on hover, clear of the data.
+    fig.update_layout(**LAYOUT, yaxis_title="validation accuracy (%)")
     fig.update_xaxes(tickformat="d")
     return fig
 
@@ -44,7 +43,6 @@ def importance_figure(importance: dict[str, float]) -> go.Figure:
     names = list(importance)[::-1]
     fig = go.Figure(go.Bar(x=[importance[n] for n in names], y=[label(n) for n in names], orientation="h",
                            marker_color=PALETTE[0], hovertemplate="%{y}: %{x:.2f}<extra></extra>"))  # fmt: skip
-    fig.update_layout(**{**LAYOUT, "height": max(160, 74 + 40 * len(names)),
-                         "margin": dict(l=50, r=20, t=TOOLBAR, b=40)},
+    fig.update_layout(**{**LAYOUT, "height": max(170, 80 + 40 * len(names)), "margin": {**LAYOUT["margin"], "r": 20}},
                       xaxis_title="share of the variation", showlegend=False)  # fmt: skip
     return fig
