@@ -136,6 +136,15 @@ def efficiency(rounds: int) -> None:
     reference = min(median["one process, default BLAS threads"], median["one process, 1 BLAS thread"])
     ratio = median["sweep, 2 Dask workers"] / reference
     print(f"  ratio sweep / the faster single process: {ratio:.2f}  (target <= 0.65)")
+    # The same ratio within each round (the sweep against the faster of that round's two), so
+    # a reader sees how far the host's speed moved the figure between rounds.
+    rounds_ratios = [
+        sweep_s / min(a, b)
+        for sweep_s, a, b in zip(times["sweep, 2 Dask workers"], times["one process, default BLAS threads"],
+                                 times["one process, 1 BLAS thread"], strict=True)
+    ]  # fmt: skip
+    print(f"  within each round: {', '.join(f'{r:.2f}' for r in rounds_ratios)}; "
+          f"median {statistics.median(rounds_ratios):.2f}")  # fmt: skip
     print(f"  the trials alone, longest first on {GRID_SPEC.workers} workers (no start-up, no waits):")
     for name, values in bounds.items():
         bound = statistics.median(values)
