@@ -18,11 +18,12 @@ pytestmark = [
 ]
 
 IN_VIEW = ["presenter_figures", "train_curves_chart", "train_weights_chart"]  # keys of what must be in view
-# True while the run trains and the big figures show an epoch after the first (of 6).
+# True while the run trains and the big figures show an epoch after the first ("N of M", N >= 2).
 LIVE_AFTER_AN_EPOCH = """() => {
     const epoch = [...document.querySelectorAll('.st-key-presenter_figures [data-testid=stMetricValue]')].at(-1);
     const start = document.querySelector('.st-key-train_start button');
-    return Boolean(epoch && /^[2-6] of 6$/.test(epoch.innerText.trim()) && start && start.disabled);
+    const shown = epoch && /^(\\d+) of \\d+$/.exec(epoch.innerText.trim());
+    return Boolean(shown && Number(shown[1]) >= 2 && start && start.disabled);
 }"""
 
 
@@ -60,7 +61,7 @@ def test_a_presenter_link_fits_a_projector(mnist, tmp_path):
             page.locator(hidden).first.wait_for(state="hidden", timeout=10_000)
         page.locator(".st-key-train_start button").click()
         page.locator(".st-key-train_start button[disabled]").wait_for(timeout=10_000)  # training
-        # Live, with an epoch's curves drawn: any of epochs 2-6 while it trains. An epoch here can
+        # Live, with an epoch's curves drawn: any epoch after the first while it trains. An epoch here can
         # take under 2 s, about as long as a live refresh on a busy machine, so waiting for one
         # particular epoch's figure could miss it (CI did, for "2 of 3").
         page.wait_for_function(LIVE_AFTER_AN_EPOCH, timeout=60_000)
